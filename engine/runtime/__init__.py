@@ -1,0 +1,1 @@
+"""OCI runtimes (runc, crun): probing, and later the driver, monitor and exec."""

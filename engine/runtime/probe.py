@@ -1,0 +1,90 @@
+"""Which OCI runtime this host can use, found by looking, never assumed.
+
+Words: the *cgroup layout* is how the kernel's control groups are mounted —
+``v2`` (one unified hierarchy), ``v1`` (one hierarchy per controller) or
+``hybrid`` (v1 controllers plus an empty unified hierarchy beside them). crun
+refuses hybrid hosts; runc runs on all three. The probe prefers crun (it starts
+faster) where the layout allows it, as Podman does, and runc otherwise.
+
+    >>> rt = choose_runtime()            # doctest: +SKIP
+    >>> rt.name, rt.version              # doctest: +SKIP
+    ('runc', '1.1.5+ds1')
+
+``BERTH_RUNTIME`` (``runc`` or ``crun``) overrides the choice.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from engine.errors import RuntimeUnavailable
+
+CGROUP2_MAGIC = "cgroup2"
+
+
+@dataclass(frozen=True)
+class Runtime:
+    name: str
+    path: str
+    version: str
+
+
+def cgroup_layout(mountinfo: str | None = None) -> str:
+    """Return ``v2``, ``v1``, ``hybrid`` or ``none`` from /proc/self/mountinfo."""
+    if mountinfo is None:
+        mountinfo = Path("/proc/self/mountinfo").read_text()
+    v1 = v2_root = v2_elsewhere = False
+    for line in mountinfo.splitlines():
+        left, _, right = line.partition(" - ")
+        fields = left.split()
+        fstype = right.split()[0] if right else ""
+        if len(fields) < 5:
+            continue
+        mountpoint = fields[4]
+        if fstype == "cgroup":
+            v1 = True
+        elif fstype == "cgroup2":
+            if mountpoint == "/sys/fs/cgroup":
+                v2_root = True
+            else:
+                v2_elsewhere = True
+    if v2_root:
+        return "v2"
+    if v1 and v2_elsewhere:
+        return "hybrid"
+    if v1:
+        return "v1"
+    return "none"
+
+
+def runtime_version(path: str) -> str:
+    """The version a runtime binary reports (first line, last word)."""
+    out = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=10)
+    first = (out.stdout or out.stderr).splitlines()[0] if (out.stdout or out.stderr) else ""
+    return first.split()[-1] if first.split() else "unknown"
+
+
+def candidates(layout: str) -> list[str]:
+    """Runtimes worth trying on this layout, best first."""
+    if layout == "hybrid":
+        return ["runc"]  # crun: "cgroups in hybrid mode not supported"
+    return ["crun", "runc"]
+
+
+def choose_runtime(layout: str | None = None) -> Runtime:
+    wanted = os.environ.get("BERTH_RUNTIME")
+    names = [wanted] if wanted else candidates(layout or cgroup_layout())
+    for name in names:
+        path = shutil.which(name) or next(
+            (p for p in (f"/usr/sbin/{name}", f"/usr/bin/{name}") if os.access(p, os.X_OK)), None
+        )
+        if path:
+            return Runtime(name=name, path=path, version=runtime_version(path))
+    raise RuntimeUnavailable(
+        f"no usable OCI runtime found (tried {', '.join(names)}); install runc "
+        "(Debian: apt-get install runc)"
+    )

@@ -1,0 +1,125 @@
+"""Shared test setup: markers that skip loudly, and free ports.
+
+Suites:
+  tests/unit         no root, no services
+  tests/integration  real Redis (and more) started by the tests themselves
+  tests/browser      real headless Chromium driven by Playwright
+  tests/engine       the engine against real parts (registry, runc); many need root
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def pytest_collection_modifyitems(config, items):
+    is_root = os.geteuid() == 0
+    for item in items:
+        if item.get_closest_marker("root") and not is_root:
+            item.add_marker(pytest.mark.skip(reason="needs root (namespaces, mounts, device nodes); run script/test as root"))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def need_binary(name: str, package: str) -> str:
+    """Return the path of a binary, or skip with a loud reason naming its package."""
+    path = shutil.which(name) or next(
+        (p for p in (f"/usr/sbin/{name}", f"/usr/bin/{name}") if os.access(p, os.X_OK)), None
+    )
+    if not path:
+        pytest.skip(f"{name} is not installed (Debian package {package}); script/test installs it")
+    return path
+
+
+class RedisServer:
+    """A private redis-server on a free loopback port, data in a temporary directory."""
+
+    def __init__(self, workdir):
+        import subprocess
+        import time
+
+        self.port = free_port()
+        binary = need_binary("redis-server", "redis-server")
+        self.proc = subprocess.Popen(
+            [binary, "--bind", "127.0.0.1", "--port", str(self.port), "--dir", str(workdir),
+             "--save", "", "--appendonly", "no", "--daemonize", "no"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 15
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1) as s:
+                    s.sendall(b"PING\r\n")
+                    if s.recv(16).startswith(b"+PONG"):
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline or self.proc.poll() is not None:
+                self.stop()
+                raise RuntimeError("redis-server did not start")
+            time.sleep(0.02)
+
+    def url(self, db: int = 0) -> str:
+        return f"redis://127.0.0.1:{self.port}/{db}"
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except Exception:
+                self.proc.kill()
+                self.proc.wait()
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory):
+    server = RedisServer(tmp_path_factory.mktemp("redis"))
+    yield server
+    server.stop()
+
+
+PASSWORD = "correct-horse-battery-staple"
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(request):
+    """Tests make many users; the production hasher is slow on purpose."""
+    if "settings" in request.fixturenames or "db" in request.fixturenames or "people" in request.fixturenames:
+        settings = request.getfixturevalue("settings")
+        settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def people(db):
+    """A team with an owner, a member and a viewer, and an outsider in another team."""
+    from django.contrib.auth import get_user_model
+
+    from webui.models import Membership, Role, Team
+
+    User = get_user_model()
+    team = Team.objects.create(name="ops")
+    elsewhere = Team.objects.create(name="elsewhere")
+    made = {}
+    for username, role, where in (
+        ("owner", Role.OWNER, team),
+        ("member", Role.MEMBER, team),
+        ("viewer", Role.VIEWER, team),
+        ("outsider", Role.OWNER, elsewhere),
+    ):
+        user = User.objects.create_user(username, password=PASSWORD)
+        Membership.objects.create(team=team if where is team else elsewhere, user=user, role=role)
+        made[username] = user
+    made["team"] = team
+    made["elsewhere"] = elsewhere
+    return made

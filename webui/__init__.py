@@ -1,0 +1,1 @@
+"""Berth's control plane: a Django project (pages, REST API, websockets, recorder)."""

@@ -1,0 +1,168 @@
+"""The recorder: host events from the Redis stream into the database, and a
+nudge to open pages when something they show has changed.
+
+Lifecycle: ``Recorder(...).run()`` loops until stopped. Each turn it reads a
+batch of events as a member of the consumer group ``recorder`` (first its own
+unacknowledged ones, left from a crash), writes each to the database and only
+then acknowledges it; then it sweeps: hosts that missed three heartbeats are
+marked offline.
+
+    recorder = Recorder.from_settings()
+    recorder.handle({"type": "host.heartbeat", "host": "edge-1", "time": "...", "data": "{...}"})
+    recorder.sweep()
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import threading
+from datetime import datetime, timezone as dt_timezone
+
+import redis
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from webui import notify
+from webui.models import DEFAULT_TEAM, Host, HostState, Team
+
+log = logging.getLogger(__name__)
+
+GROUP = "recorder"
+FACT_FIELDS = (
+    "kernel", "os", "architecture", "cpus", "memory_bytes",
+    "cgroup_layout", "runtime", "runtime_version", "engine_version",
+)
+
+
+def decode(entry: dict) -> dict:
+    return {(k.decode() if isinstance(k, bytes) else k): (v.decode() if isinstance(v, bytes) else v)
+            for k, v in entry.items()}
+
+
+class Recorder:
+    def __init__(self, client: redis.Redis, stream: str, consumer: str | None = None):
+        self.client = client
+        self.stream = stream
+        self.consumer = consumer or f"{socket.gethostname()}-{os.getpid()}"
+        self.stopping = threading.Event()
+
+    @classmethod
+    def from_settings(cls) -> "Recorder":
+        return cls(redis.Redis.from_url(settings.EVENTS_URL, socket_timeout=30), settings.EVENTS_STREAM)
+
+    # -- the stream -------------------------------------------------------------------------
+
+    def ensure_group(self) -> None:
+        try:
+            self.client.xgroup_create(self.stream, GROUP, id="0", mkstream=True)
+        except redis.ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+
+    def read(self, pending: bool, block_ms: int) -> list[tuple[str, dict]]:
+        answer = self.client.xreadgroup(
+            GROUP, self.consumer, {self.stream: "0" if pending else ">"},
+            count=100, block=None if pending else block_ms,
+        )
+        out = []
+        for _stream, entries in answer or []:
+            for entry_id, fields in entries:
+                out.append((entry_id.decode() if isinstance(entry_id, bytes) else entry_id, decode(fields)))
+        return out
+
+    def run_once(self, block_ms: int = 1000) -> int:
+        """Read, record and acknowledge one batch; then sweep. Returns events handled."""
+        batch = self.read(pending=True, block_ms=0) or self.read(pending=False, block_ms=block_ms)
+        for entry_id, event in batch:
+            try:
+                self.handle(event)
+            except (ValueError, KeyError, TypeError):
+                log.exception("malformed event %s dropped: %r", entry_id, event)
+            # Acknowledge only after the write (or a deliberate drop): a crash before
+            # this line leaves the entry pending, and the next start records it.
+            self.client.xack(self.stream, GROUP, entry_id)
+        self.sweep()
+        return len(batch)
+
+    def run(self) -> None:
+        self.ensure_group()
+        log.info("recorder %s reading %s", self.consumer, self.stream)
+        while not self.stopping.is_set():
+            try:
+                self.run_once()
+            except redis.ConnectionError:
+                log.warning("broker unreachable; retrying", exc_info=True)
+                self.stopping.wait(1)
+
+    # -- the database -----------------------------------------------------------------------
+
+    def handle(self, event: dict) -> None:
+        kind = event["type"]
+        data = json.loads(event.get("data") or "{}")
+        when = datetime.fromtimestamp(float(event["time"]), tz=dt_timezone.utc)
+        if kind == "host.heartbeat":
+            self.heartbeat(event["host"], data, when)
+        elif kind == "host.stopping":
+            self.stopping_host(event["host"], data)
+        else:
+            log.debug("event %s not handled yet", kind)
+
+    def heartbeat(self, name: str, data: dict, when: datetime) -> None:
+        facts = data.get("facts", {})
+        started = parse_datetime(data["worker_started_at"]) if data.get("worker_started_at") else None
+        with transaction.atomic():
+            host = Host.objects.select_for_update().filter(name=name).first()
+            created = host is None
+            if created:
+                team, _ = Team.objects.get_or_create(name=DEFAULT_TEAM)
+                host = Host(name=name, team=team)
+            if host.last_seen and when < host.last_seen:
+                return  # an old beat delivered late changes nothing
+            was = (host.state, [getattr(host, f) for f in FACT_FIELDS], host.worker_started_at)
+            for field in FACT_FIELDS:
+                if field in facts:
+                    setattr(host, field, facts[field])
+            host.heartbeat_seconds = float(data.get("heartbeat_seconds", host.heartbeat_seconds))
+            host.worker_started_at = started or host.worker_started_at
+            host.last_seen = when
+            host.state = HostState.OFFLINE if host.is_overdue() else HostState.ONLINE
+            host.save()
+            now = (host.state, [getattr(host, f) for f in FACT_FIELDS], host.worker_started_at)
+        if created or was != now:
+            if host.state == HostState.ONLINE and (created or was[0] != now[0]):
+                log.info("host %s online", name)
+            notify.hosts_changed(host.team_id)
+
+    def stopping_host(self, name: str, data: dict) -> None:
+        started = parse_datetime(data["worker_started_at"]) if data.get("worker_started_at") else None
+        with transaction.atomic():
+            host = Host.objects.select_for_update().filter(name=name).first()
+            if host is None or host.state == HostState.OFFLINE:
+                return
+            # A goodbye from an older worker of this host must not take down the new one.
+            if started and host.worker_started_at and started < host.worker_started_at:
+                return
+            host.state = HostState.OFFLINE
+            host.save(update_fields=["state"])
+        log.info("host %s stopped", name)
+        notify.hosts_changed(host.team_id)
+
+    def sweep(self, now=None) -> list[str]:
+        """Mark offline every online host that missed three heartbeats."""
+        now = now or timezone.now()
+        gone = []
+        for host in Host.objects.filter(state=HostState.ONLINE):
+            if host.is_overdue(now):
+                updated = Host.objects.filter(id=host.id, state=HostState.ONLINE, last_seen=host.last_seen).update(
+                    state=HostState.OFFLINE
+                )
+                if updated:
+                    gone.append(host.name)
+                    log.info("host %s missed three heartbeats: offline", host.name)
+                    notify.hosts_changed(host.team_id)
+        return gone

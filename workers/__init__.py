@@ -1,0 +1,1 @@
+"""Berth's host workers: a Celery app whose tasks turn jobs into engine calls."""

@@ -1,0 +1,51 @@
+"""The Celery app of a host worker, bound to the queue ``host.<name>``.
+
+Jobs are sent with late acknowledgement (a worker that dies mid-job leaves the
+job to be redelivered) and a visibility timeout longer than any job, so that a
+long build is never handed to a second worker while it still runs.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from celery import Celery
+from celery.signals import worker_ready, worker_shutdown
+
+from workers.config import WorkerConfig
+from workers.heartbeat import Heartbeat
+
+log = logging.getLogger(__name__)
+
+config = WorkerConfig.from_env()
+
+app = Celery("berth", broker=config.broker_url, include=["workers.tasks"])
+app.conf.update(
+    task_acks_late=True,
+    task_reject_on_worker_lost=True,
+    worker_prefetch_multiplier=1,
+    task_default_queue=config.queue,
+    broker_transport_options={"visibility_timeout": 6 * 3600},
+    broker_connection_retry_on_startup=True,
+    task_serializer="json",
+    accept_content=["json"],
+    result_backend=None,
+    task_ignore_result=True,
+    worker_hijack_root_logger=False,
+)
+
+_heartbeat: Heartbeat | None = None
+
+
+@worker_ready.connect
+def _on_ready(**_):
+    global _heartbeat
+    _heartbeat = Heartbeat(config)
+    _heartbeat.start()
+    log.info("host %s registered; listening on queue %s", config.host_name, config.queue)
+
+
+@worker_shutdown.connect
+def _on_shutdown(**_):
+    if _heartbeat is not None:
+        _heartbeat.stop()
