@@ -123,3 +123,64 @@ def people(db):
     made["team"] = team
     made["elsewhere"] = elsewhere
     return made
+
+
+class PostgresServer:
+    """A throwaway PostgreSQL cluster on a free loopback port, run as the postgres user."""
+
+    def __init__(self):
+        import subprocess
+        import time
+
+        self.port = free_port()
+        bindir = next((d for d in sorted(__import__("glob").glob("/usr/lib/postgresql/*/bin"), reverse=True)), None)
+        if bindir is None:
+            pytest.skip("PostgreSQL is not installed (Debian package postgresql); script/test installs it")
+        if os.geteuid() != 0:
+            pytest.skip("starting a private PostgreSQL as the postgres user needs root")
+        # pytest's own temporary directories are closed to other users: use one of ours.
+        import tempfile
+
+        self.workdir = tempfile.mkdtemp(prefix="berth-test-pg-")
+        os.chmod(self.workdir, 0o755)
+        self.data = os.path.join(self.workdir, "pgdata")
+        os.makedirs(self.data)
+        shutil.chown(self.data, "postgres", "postgres")
+        as_postgres = ["runuser", "-u", "postgres", "--"]
+        subprocess.run(as_postgres + [f"{bindir}/initdb", "-D", self.data, "-U", "postgres", "--auth", "trust",
+                                      "-E", "UTF8"], check=True, capture_output=True)
+        self.proc = subprocess.Popen(
+            as_postgres + [f"{bindir}/postgres", "-D", self.data, "-p", str(self.port), "-h", "127.0.0.1",
+                           "-k", self.data, "-F"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 30
+        while subprocess.run([f"{bindir}/pg_isready", "-h", "127.0.0.1", "-p", str(self.port)],
+                             capture_output=True).returncode != 0:
+            if time.monotonic() > deadline or self.proc.poll() is not None:
+                self.stop()
+                raise RuntimeError("PostgreSQL did not start")
+            time.sleep(0.1)
+        subprocess.run([f"{bindir}/createdb", "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", "berth"],
+                       check=True, capture_output=True)
+
+    @property
+    def url(self) -> str:
+        return f"postgres://postgres@127.0.0.1:{self.port}/berth"
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()  # runuser passes it on; postgres does a fast shutdown on SIGTERM
+            try:
+                self.proc.wait(timeout=30)
+            except Exception:
+                self.proc.kill()
+                self.proc.wait()
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    server = PostgresServer()
+    yield server
+    server.stop()

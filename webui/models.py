@@ -125,4 +125,5 @@ class Host(models.Model):
             "runtime_version": self.runtime_version,
             "engine_version": self.engine_version,
             "last_seen": self.last_seen.isoformat() if self.last_seen else None,
+            "worker_started_at": self.worker_started_at.isoformat() if self.worker_started_at else None,
         }

@@ -45,7 +45,9 @@
       cell(tr, sizeFormat(h.memory_bytes));
       cell(tr, (h.runtime || "") + " " + (h.runtime_version || ""));
       cell(tr, h.engine_version);
-      cell(tr, h.last_seen ? h.last_seen.replace("T", " ").slice(0, 19) : "");
+      // Online: when its worker started (stable); offline: when it was last heard of.
+      const when = (t) => (t ? t.replace("T", " ").slice(0, 19) : "never");
+      cell(tr, h.state === "online" ? "up since " + when(h.worker_started_at) : "last seen " + when(h.last_seen));
       rows.push(tr);
     }
     if (rows.length === 0) {

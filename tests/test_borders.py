@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 
 FORBIDDEN = {
     "engine": {"django", "celery", "redis", "kombu", "channels", "rest_framework", "workers", "webui"},
