@@ -1,17 +1,27 @@
-"""``python -m engine``: the engine's local admin command line, like ``ctr``."""
+"""``python -m engine``: the engine's local admin command line, like ``ctr``.
+
+Image commands follow Docker's: ``pull``, ``push``, ``images``, ``image inspect``,
+``tag``, ``rmi``, ``image prune``, ``history``, ``save``, ``load``. The engine root
+comes from ``--root`` or ``BERTH_ROOT`` (default ``/var/lib/berth``).
+"""
 
 from __future__ import annotations
 
 import argparse
+import datetime
+import getpass
 import json
+import os
 import socket
 import sys
+import tempfile
 
 from engine.errors import EngineError
-from engine.host import facts
 
 
 def cmd_info(args: argparse.Namespace) -> int:
+    from engine.host import facts
+
     f = facts(args.host_name or socket.gethostname())
     if args.format == "json":
         print(json.dumps(f.to_dict(), indent=2))
@@ -21,13 +31,385 @@ def cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- output helpers ------------------------------------------------------------
+
+
+def human_size(n: float) -> str:
+    """Docker's sizes: decimal units, three significant digits (4.26MB)."""
+    for unit in ("B", "kB", "MB", "GB", "TB"):
+        if abs(n) < 1000 or unit == "TB":
+            return f"{n:.3g}{unit}" if unit != "B" else f"{int(n)}B"
+        n /= 1000
+    return f"{n}"
+
+
+def human_ago(created: str) -> str:
+    try:
+        when = datetime.datetime.fromisoformat(created.replace("Z", "+00:00"))
+    except ValueError:
+        return "N/A"
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=datetime.timezone.utc)
+    seconds = (datetime.datetime.now(datetime.timezone.utc) - when).total_seconds()
+    for span, name in ((365 * 86400, "year"), (30 * 86400, "month"), (7 * 86400, "week"), (86400, "day"),
+                       (3600, "hour"), (60, "minute")):
+        if seconds >= 2 * span:
+            return f"{int(seconds // span)} {name}s ago"
+        if seconds >= span:
+            return f"About a{'n' if name == 'hour' else ''} {name} ago"
+    return "Less than a second ago" if seconds < 1 else f"{int(seconds)} seconds ago"
+
+
+def print_table(rows: list[list[str]]) -> None:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for r in rows:
+        print("   ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
+
+
+class ProgressPrinter:
+    """Progress bars on a terminal (one line per layer, redrawn); plain lines otherwise."""
+
+    def __init__(self, stream=None):
+        self.stream = stream or sys.stdout
+        self.tty = self.stream.isatty()
+        self.order: list[str] = []
+        self.lines: dict[str, str] = {}
+        self.last_status: dict[str, str] = {}
+
+    def __call__(self, p) -> None:
+        if not p.id:
+            self.stream.write(p.status + "\n")
+            self.stream.flush()
+            if self.tty:
+                self.order.clear()
+            return
+        if not self.tty:
+            if self.last_status.get(p.id) != p.status:
+                self.last_status[p.id] = p.status
+                self.stream.write(f"{p.id}: {p.status}\n")
+                self.stream.flush()
+            return
+        line = f"{p.id}: {p.status}"
+        if p.status in ("Downloading", "Extracting", "Pushing") and p.total:
+            width = 40
+            done = min(width, int(width * p.current / p.total))
+            bar = "=" * max(0, done - 1) + (">" if done < width else "=") + " " * (width - done)
+            line += f" [{bar}] {human_size(p.current)}/{human_size(p.total)}"
+        if p.id not in self.lines:
+            self.order.append(p.id)
+            self.lines[p.id] = line
+            self.stream.write(line + "\n")
+        else:
+            self.lines[p.id] = line
+            up = len(self.order) - self.order.index(p.id) if p.id in self.order else 0
+            if up:
+                self.stream.write(f"\x1b[{up}A\r\x1b[2K{line}\x1b[{up}B\r")
+            else:
+                self.stream.write(line + "\n")
+        self.stream.flush()
+
+
+def engine(args):
+    from engine.api import Engine
+
+    return Engine(args.root)
+
+
+def credentials(args):
+    from engine.registry.auth import Credentials
+
+    if getattr(args, "authfile", None):
+        os.environ["REGISTRY_AUTH_FILE"] = args.authfile
+    if not getattr(args, "username", None):
+        return None
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    elif args.password is not None:
+        password = args.password
+    else:
+        password = getpass.getpass(f"Password for {args.username}: ")
+    return Credentials(args.username, password)
+
+
+def parse_filters(items: list[str]) -> dict[str, list[str]]:
+    from engine.errors import InvalidArgument
+
+    out: dict[str, list[str]] = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise InvalidArgument(f"bad filter {item!r}: expected key=value")
+        out.setdefault(key, []).append(value)
+    return out
+
+
+def short(digest: str) -> str:
+    return digest.split(":", 1)[-1][:12]
+
+
+# -- image commands --------------------------------------------------------------
+
+
+def cmd_pull(args) -> int:
+    from engine.reference import parse
+
+    ref = parse(args.name)  # a bad name fails before anything else
+    if not args.quiet and ref.tag == "latest" and not ref.digest and ":latest" not in args.name:
+        print("Using default tag: latest")
+    progress = None if args.quiet else ProgressPrinter()
+    result = engine(args).pull(args.name, platform=args.platform, credentials=credentials(args), progress=progress)
+    if not args.quiet:
+        status = "Downloaded newer image for" if result.downloaded else "Image is up to date for"
+        print(f"Status: {status} {ref.familiar}")
+    print(result.reference)
+    return 0
+
+
+def cmd_push(args) -> int:
+    progress = None if args.quiet else ProgressPrinter()
+    result = engine(args).push(args.name, credentials=credentials(args), progress=progress)
+    if args.quiet:
+        print(result.digest)
+    return 0
+
+
+def cmd_images(args) -> int:
+    filters = parse_filters(args.filter)
+    if args.reference:
+        filters.setdefault("reference", []).append(args.reference)
+    summaries = engine(args).list_images(all=args.all, filters=filters)
+    rows = []
+    for s in summaries:
+        tags = s.repo_tags or ["<none>:<none>"]
+        for tag in tags:
+            repo, _, t = tag.rpartition(":")
+            digest = "<none>"
+            for d in s.repo_digests:
+                if d.split("@")[0] == repo:
+                    digest = d.split("@")[1]
+            rows.append({"Repository": repo, "Tag": t, "Digest": digest, "ID": s.id if args.no_trunc else short(s.id),
+                         "CreatedSince": human_ago(s.created), "CreatedAt": s.created, "Size": human_size(s.size)})
+    if args.quiet:
+        seen = []
+        for r in rows:
+            if r["ID"] not in seen:
+                seen.append(r["ID"])
+                print(r["ID"])
+        return 0
+    if args.format == "json":
+        for r in rows:
+            print(json.dumps(r))
+        return 0
+    head = ["REPOSITORY", "TAG"] + (["DIGEST"] if args.digests else []) + ["IMAGE ID", "CREATED", "SIZE"]
+    table = [head] + [[r["Repository"], r["Tag"]] + ([r["Digest"]] if args.digests else []) +
+                      [r["ID"], r["CreatedSince"], r["Size"]] for r in rows]
+    print_table(table)
+    return 0
+
+
+def cmd_inspect(args) -> int:
+    e = engine(args)
+    out, missing = [], []
+    for name in args.names:
+        try:
+            out.append(e.inspect_image(name))
+        except EngineError as exc:
+            missing.append(str(exc))
+    print(json.dumps(out, indent=4))
+    for m in missing:
+        print(f"Error: {m}", file=sys.stderr)
+    return 1 if missing else 0
+
+
+def cmd_history(args) -> int:
+    entries = engine(args).history(args.name)
+    if args.format == "json":
+        for h in entries:
+            print(json.dumps({"ID": h.id, "CreatedAt": h.created, "CreatedSince": human_ago(h.created),
+                              "CreatedBy": h.created_by, "Size": human_size(h.size), "Comment": h.comment}))
+        return 0
+    if args.quiet:
+        for h in entries:
+            print(h.id if args.no_trunc or h.id == "<missing>" else short(h.id))
+        return 0
+    rows = [["IMAGE", "CREATED", "CREATED BY", "SIZE", "COMMENT"]]
+    for h in entries:
+        by = h.created_by if args.no_trunc or len(h.created_by) <= 45 else h.created_by[:44] + "…"
+        rows.append([h.id if args.no_trunc or h.id == "<missing>" else short(h.id), human_ago(h.created), by,
+                     human_size(h.size), h.comment])
+    print_table(rows)
+    return 0
+
+
+def cmd_tag(args) -> int:
+    engine(args).tag(args.source, args.target)
+    return 0
+
+
+def cmd_rmi(args) -> int:
+    e = engine(args)
+    failed = False
+    for name in args.names:
+        try:
+            result = e.remove_image(name, force=args.force, prune=not args.no_prune)
+        except EngineError as exc:
+            print(f"Error response from engine: {exc}", file=sys.stderr)
+            failed = True
+            continue
+        for u in result.untagged:
+            print(f"Untagged: {u}")
+        for d in result.deleted:
+            print(f"Deleted: {d}")
+    return 1 if failed else 0
+
+
+def cmd_prune(args) -> int:
+    if not args.force and sys.stdin.isatty():
+        what = "all images without at least one container associated to them" if args.all else "all dangling images"
+        answer = input(f"WARNING! This will remove {what}.\nAre you sure you want to continue? [y/N] ")
+        if answer.strip().lower() not in ("y", "yes"):
+            return 0
+    result = engine(args).prune_images(all=args.all)
+    if result.untagged or result.deleted:
+        print("Deleted Images:")
+        for u in result.untagged:
+            print(f"untagged: {u}")
+        for d in result.deleted:
+            print(f"deleted: {d}")
+        print()
+    print(f"Total reclaimed space: {human_size(result.reclaimed)}")
+    return 0
+
+
+def cmd_save(args) -> int:
+    e = engine(args)
+    if args.output:
+        directory = os.path.dirname(os.path.abspath(args.output))
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".berth-save-")
+        try:
+            with os.fdopen(fd, "wb") as out:
+                e.save(args.names, out)
+            os.replace(tmp, args.output)
+        except BaseException:
+            os.unlink(tmp)
+            raise
+        return 0
+    if sys.stdout.isatty():
+        from engine.errors import InvalidArgument
+
+        raise InvalidArgument("cowardly refusing to write a tar to a terminal: use -o FILE or redirect")
+    e.save(args.names, sys.stdout.buffer)
+    return 0
+
+
+def cmd_load(args) -> int:
+    e = engine(args)
+    if args.input:
+        result = e.load(args.input)
+    else:
+        tmp_dir = e.images.blobs.tmp_dir
+        with tempfile.NamedTemporaryFile(dir=tmp_dir, prefix="load-") as tmp:
+            while chunk := sys.stdin.buffer.read(1 << 20):
+                tmp.write(chunk)
+            tmp.flush()
+            result = e.load(tmp.name)
+    if not args.quiet:
+        for line in result.loaded:
+            print(line)
+    return 0
+
+
+def cmd_layers(args) -> int:
+    for path in engine(args).layer_stack(args.name):
+        print(path)
+    return 0
+
+
+def add_credentials(p) -> None:
+    p.add_argument("--username", "-u", help="registry user (else from config.json)")
+    p.add_argument("--password", help="registry password (prefer --password-stdin)")
+    p.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    p.add_argument("--authfile", help="a docker-style config.json with registry credentials")
+
+
+def add_image_commands(sub, prefix: str = "") -> None:
+    p = sub.add_parser("pull", help="pull an image from a registry")
+    p.add_argument("name")
+    p.add_argument("--platform", help="os/arch[/variant] to choose from a multi-platform image")
+    p.add_argument("--quiet", "-q", action="store_true")
+    add_credentials(p)
+    p.set_defaults(func=cmd_pull)
+
+    p = sub.add_parser("push", help="push an image to a registry")
+    p.add_argument("name")
+    p.add_argument("--quiet", "-q", action="store_true")
+    add_credentials(p)
+    p.set_defaults(func=cmd_push)
+
+    p = sub.add_parser("images" if not prefix else "ls", help="list images", aliases=[] if not prefix else ["list"])
+    p.add_argument("reference", nargs="?")
+    p.add_argument("--all", "-a", action="store_true")
+    p.add_argument("--digests", action="store_true")
+    p.add_argument("--filter", "-f", action="append", default=[], help="dangling=true, reference=PATTERN")
+    p.add_argument("--format", choices=["table", "json"], default="table")
+    p.add_argument("--no-trunc", action="store_true")
+    p.add_argument("--quiet", "-q", action="store_true")
+    p.set_defaults(func=cmd_images)
+
+    p = sub.add_parser("history", help="show the history of an image")
+    p.add_argument("name")
+    p.add_argument("--format", choices=["table", "json"], default="table")
+    p.add_argument("--no-trunc", action="store_true")
+    p.add_argument("--quiet", "-q", action="store_true")
+    p.set_defaults(func=cmd_history)
+
+    p = sub.add_parser("tag", help="create a tag TARGET that refers to SOURCE")
+    p.add_argument("source")
+    p.add_argument("target")
+    p.set_defaults(func=cmd_tag)
+
+    p = sub.add_parser("rmi" if not prefix else "rm", help="remove images", aliases=[] if not prefix else ["remove"])
+    p.add_argument("names", nargs="+")
+    p.add_argument("--force", "-f", action="store_true")
+    p.add_argument("--no-prune", action="store_true")
+    p.set_defaults(func=cmd_rmi)
+
+    p = sub.add_parser("save", help="save images to a tar archive")
+    p.add_argument("names", nargs="+")
+    p.add_argument("--output", "-o")
+    p.set_defaults(func=cmd_save)
+
+    p = sub.add_parser("load", help="load images from a tar archive")
+    p.add_argument("--input", "-i")
+    p.add_argument("--quiet", "-q", action="store_true")
+    p.set_defaults(func=cmd_load)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m engine", description="Berth engine admin")
+    parser.add_argument("--root", default=None, help="engine root (default: $BERTH_ROOT or /var/lib/berth)")
     sub = parser.add_subparsers(dest="command", required=True)
     info = sub.add_parser("info", help="show facts about this host")
     info.add_argument("--format", choices=["text", "json"], default="text")
     info.add_argument("--host-name", default=None)
     info.set_defaults(func=cmd_info)
+
+    add_image_commands(sub)
+
+    image = sub.add_parser("image", help="manage images")
+    isub = image.add_subparsers(dest="image_command", required=True)
+    add_image_commands(isub, prefix="image")
+    p = isub.add_parser("inspect", help="show images as JSON")
+    p.add_argument("names", nargs="+")
+    p.add_argument("--format", choices=["json"], default="json")
+    p.set_defaults(func=cmd_inspect)
+    p = isub.add_parser("prune", help="remove unused images")
+    p.add_argument("--all", "-a", action="store_true", help="all images no container uses, not only dangling ones")
+    p.add_argument("--force", "-f", action="store_true", help="do not ask")
+    p.set_defaults(func=cmd_prune)
+    p = isub.add_parser("layers", help="the image's layer directories, lowest first")
+    p.add_argument("name")
+    p.set_defaults(func=cmd_layers)
     return parser
 
 
@@ -38,6 +420,9 @@ def main(argv: list[str] | None = None) -> int:
     except EngineError as exc:
         print(f"Error: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print("Interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

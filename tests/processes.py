@@ -107,6 +107,7 @@ class BerthServer:
         from tests.conftest import free_port
 
         self.workdir = Path(workdir)
+        self.workdir.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
         self.redis_port = free_port()
         self.host_name = host_name

@@ -88,10 +88,10 @@ def session_cookie(client, username):
     return f"sessionid={client.cookies['sessionid'].value}".encode()
 
 
-def communicator(cookie=None):
+def communicator(cookie=None, origin=b"http://localhost"):
     from webui.asgi import application
 
-    headers = [(b"origin", b"http://localhost")]
+    headers = [(b"origin", origin), (b"host", b"localhost")]
     if cookie:
         headers.append((b"cookie", cookie))
     return WebsocketCommunicator(application, "/ws/hosts/", headers=headers)
@@ -145,5 +145,22 @@ def test_hosts_websocket_refuses_strangers_and_users_in_no_team(broker, db, clie
         loner = communicator(loner_cookie)
         connected, code = await loner.connect()
         assert not connected and code == 4403
+
+    async_to_sync(scenario)()
+
+
+def test_hosts_websocket_refuses_a_page_from_another_origin(broker, people, client):
+    from asgiref.sync import async_to_sync
+
+    cookie = session_cookie(client, "owner")
+
+    async def scenario():
+        foreign = communicator(cookie, origin=b"http://evil.example")
+        connected, _ = await foreign.connect()
+        assert not connected
+        same = communicator(cookie)
+        connected, _ = await same.connect()
+        assert connected
+        await same.disconnect()
 
     async_to_sync(scenario)()

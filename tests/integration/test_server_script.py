@@ -65,3 +65,38 @@ def test_a_generated_admin_password_is_printed_once_and_works(tmp_path):
         log_in(server.url, "admin", match.group(1))
     finally:
         assert server.stop() == 0
+
+
+def test_worker_only_joins_a_running_control_plane_as_one_more_host(tmp_path):
+    import os
+    import signal
+
+    server = BerthServer(tmp_path / "control", host_name="berth-test-control")
+    server.start()
+    joined = None
+    try:
+        env = dict(server.env, BERTH_BROKER_URL=server.broker_url, BERTH_HOST_NAME="berth-test-joined",
+                   BERTH_VAR=str(tmp_path / "joined-var"), BERTH_ROOT=str(tmp_path / "joined-root"))
+        joined = subprocess.Popen([str(ROOT / "script" / "server"), "--worker-only"], cwd=ROOT, env=env,
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        wait_for(lambda: server.host_online("berth-test-joined"), timeout=60, what="joined host online")
+        children = descendants(joined.pid)
+        os.kill(joined.pid, signal.SIGTERM)
+        assert joined.wait(timeout=60) == 0
+        wait_for(lambda: not server.host_online("berth-test-joined"), timeout=30, what="joined host offline")
+        assert server.host_online(), "the control plane's own host stays online"
+        assert not any(alive(pid) for pid in children)
+    finally:
+        if joined and joined.poll() is None:
+            os.killpg(joined.pid, signal.SIGKILL)
+            joined.wait()
+        server.stop()
+
+
+def test_worker_only_without_a_broker_says_what_it_needs(tmp_path):
+    env = {k: v for k, v in __import__("os").environ.items() if not k.startswith("BERTH_")}
+    env["BERTH_VAR"] = str(tmp_path)
+    out = subprocess.run([str(ROOT / "script" / "server"), "--worker-only"], cwd=ROOT, env=env,
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode != 0
+    assert "BERTH_BROKER_URL" in out.stderr

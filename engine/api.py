@@ -1,0 +1,86 @@
+"""The engine's facade: what the workers and the command line call. Plain dataclasses in and out.
+
+Images (this part): ``pull``, ``push``, ``list_images``, ``inspect_image``, ``tag``,
+``remove_image``, ``prune_images``, ``history``, ``save``, ``load``, ``layer_stack``.
+
+    engine = Engine(root="/var/lib/berth")          # or BERTH_ROOT, or the default
+    result = engine.pull("busybox", progress=print)
+    engine.layer_stack(result.image_id)              # lowest layer first
+
+Errors are ``engine.errors`` exceptions with messages a user can act on.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+from typing import BinaryIO, Callable
+
+from engine.images import archive
+from engine.images import pull as _pull
+from engine.images import push as _push
+from engine.images.model import (HistoryEntry, ImageSummary, LoadResult, Progress, PruneResult, PullResult,
+                                 PushResult, RemoveResult)
+from engine.images.service import ImageService, engine_root
+from engine.images.settings import ImageSettings
+from engine.registry.auth import Credentials
+
+__all__ = [
+    "Engine", "Credentials", "ImageSettings", "Progress", "PullResult", "PushResult", "ImageSummary",
+    "HistoryEntry", "RemoveResult", "PruneResult", "LoadResult",
+]
+
+ProgressFn = Callable[[Progress], None]
+
+
+class Engine:
+    def __init__(self, root: str | os.PathLike | None = None, settings: ImageSettings | None = None):
+        self.root = engine_root(root)
+        self._images: ImageService | None = None
+        self._settings = settings
+        self._lock = threading.Lock()
+
+    @property
+    def images(self) -> ImageService:
+        with self._lock:
+            if self._images is None:
+                self._images = ImageService(self.root, self._settings)
+        return self._images
+
+    # -- images ----------------------------------------------------------
+
+    def pull(self, reference: str, *, platform: str | None = None, credentials: Credentials | None = None,
+             progress: ProgressFn | None = None) -> PullResult:
+        return _pull.pull(self.images, reference, platform=platform, credentials=credentials, progress=progress)
+
+    def push(self, reference: str, *, credentials: Credentials | None = None,
+             progress: ProgressFn | None = None) -> PushResult:
+        return _push.push(self.images, reference, credentials=credentials, progress=progress)
+
+    def list_images(self, *, all: bool = False, filters: dict[str, list[str]] | None = None) -> list[ImageSummary]:
+        return self.images.list(all=all, filters=filters)
+
+    def inspect_image(self, name: str) -> dict:
+        return self.images.inspect(name)
+
+    def tag(self, source: str, target: str) -> str:
+        return self.images.tag(source, target)
+
+    def remove_image(self, name: str, *, force: bool = False, prune: bool = True) -> RemoveResult:
+        return self.images.remove(name, force=force, prune=prune)
+
+    def prune_images(self, *, all: bool = False) -> PruneResult:
+        return self.images.prune(all=all)
+
+    def history(self, name: str) -> list[HistoryEntry]:
+        return self.images.history(name)
+
+    def save(self, names: list[str], out: BinaryIO) -> None:
+        archive.save(self.images, names, out)
+
+    def load(self, path: str | os.PathLike) -> LoadResult:
+        return archive.load(self.images, Path(path))
+
+    def layer_stack(self, name: str) -> list[Path]:
+        return self.images.layer_stack(name)

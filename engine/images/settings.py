@@ -1,0 +1,58 @@
+"""Image settings: registry mirrors, insecure registries and the safety caps.
+
+They are read from ``<engine root>/settings.json`` (every key optional)::
+
+    {
+      "registry_mirrors": {"docker.io": ["https://mirror.example.org"]},
+      "insecure_registries": ["registry.lan:5000"],
+      "max_layer_bytes": 34359738368,
+      "max_layer_entries": 1000000
+    }
+
+A caller (tests, the worker) may also pass an ``ImageSettings`` directly.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from engine.errors import InvalidArgument
+
+GiB = 1024**3
+MiB = 1024**2
+
+
+@dataclass
+class ImageSettings:
+    # registry -> mirrors tried first, in order ("docker.io": ["http://127.0.0.1:5000"]).
+    registry_mirrors: dict[str, list[str]] = field(default_factory=dict)
+    # registries reached over plain HTTP (loopback always is).
+    insecure_registries: list[str] = field(default_factory=list)
+    # Caps that make a decompression bomb or a huge manifest fail cleanly.
+    max_layer_bytes: int = 32 * GiB         # decompressed bytes of one layer
+    max_layer_entries: int = 1_000_000      # tar entries of one layer
+    max_manifest_bytes: int = 4 * MiB       # manifests and indexes
+    max_config_bytes: int = 8 * MiB         # image configs
+    max_index_depth: int = 2                # an index may point at an index this deep
+    concurrent_downloads: int = 3
+    retries: int = 3                         # attempts after the first for a failed connection
+    retry_backoff: float = 0.5               # seconds, doubled each attempt
+    timeout: float = 60.0                    # seconds without progress on a connection
+
+    @classmethod
+    def load(cls, root: Path) -> "ImageSettings":
+        path = Path(root) / "settings.json"
+        if not path.exists():
+            return cls()
+        try:
+            data = json.loads(path.read_text())
+        except ValueError as exc:
+            raise InvalidArgument(f"{path}: not valid JSON: {exc}") from None
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise InvalidArgument(f"{path}: unknown settings {sorted(unknown)}; known: {sorted(known)}")
+        return cls(**data)

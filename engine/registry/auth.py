@@ -1,0 +1,107 @@
+"""Registry credentials and the auth dance: anonymous, HTTP basic, bearer tokens.
+
+Words: a *challenge* is a 401 answer's ``WWW-Authenticate`` header. ``Basic`` means
+send the username and password on every request; ``Bearer realm=…,service=…,scope=…``
+means fetch a token from the realm (with the credentials if any) and send it.
+Tokens are cached, per realm, service, scope and user, until they expire.
+
+Credentials come from the caller (``Credentials("alice", "secret")``) or from a
+docker-style ``config.json`` (``$DOCKER_CONFIG/config.json``, ``~/.docker/config.json``,
+``$REGISTRY_AUTH_FILE``), looked up by registry host.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from engine.errors import InvalidArgument
+
+DOCKER_HUB_KEYS = ("https://index.docker.io/v1/", "index.docker.io", "docker.io", "registry-1.docker.io")
+
+
+@dataclass(frozen=True)
+class Credentials:
+    username: str
+    password: str
+
+    def __repr__(self) -> str:  # never print a password
+        return f"Credentials(username={self.username!r}, password='***')"
+
+
+def _normalize_key(key: str) -> str:
+    key = re.sub(r"^[a-z]+://", "", key).split("/", 1)[0]
+    return "docker.io" if key in ("index.docker.io", "registry-1.docker.io") else key
+
+
+def config_paths() -> list[Path]:
+    paths = []
+    if os.environ.get("REGISTRY_AUTH_FILE"):
+        paths.append(Path(os.environ["REGISTRY_AUTH_FILE"]))
+    if os.environ.get("DOCKER_CONFIG"):
+        paths.append(Path(os.environ["DOCKER_CONFIG"]) / "config.json")
+    paths.append(Path.home() / ".docker" / "config.json")
+    return paths
+
+
+def from_config(domain: str, paths: list[Path] | None = None) -> Credentials | None:
+    """Credentials for ``domain`` from the first config file that has them."""
+    want = _normalize_key(domain)
+    for path in paths if paths is not None else config_paths():
+        try:
+            data = json.loads(Path(path).read_text())
+        except FileNotFoundError:
+            continue
+        except ValueError as exc:
+            raise InvalidArgument(f"{path}: not valid JSON: {exc}") from None
+        for key, entry in (data.get("auths") or {}).items():
+            if _normalize_key(key) != want or not isinstance(entry, dict):
+                continue
+            if entry.get("auth"):
+                user, _, password = base64.b64decode(entry["auth"]).decode().partition(":")
+                return Credentials(user, password)
+            if entry.get("username"):
+                return Credentials(entry["username"], entry.get("password", ""))
+    return None
+
+
+_PARAM_RE = re.compile(r'(\w+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,]+))')
+
+
+def parse_challenge(header: str) -> tuple[str, dict[str, str]]:
+    scheme, _, rest = header.strip().partition(" ")
+    params = {m.group(1).lower(): (m.group(2) if m.group(2) is not None else m.group(3)) for m in _PARAM_RE.finditer(rest)}
+    return scheme.lower(), params
+
+
+class TokenCache:
+    """Bearer tokens by (realm, service, scope, user), dropped a little before they expire."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._tokens: dict[tuple, tuple[str, float]] = {}
+
+    def get(self, key: tuple) -> str | None:
+        with self._lock:
+            hit = self._tokens.get(key)
+            if hit and hit[1] > time.monotonic():
+                return hit[0]
+            self._tokens.pop(key, None)
+            return None
+
+    def put(self, key: tuple, token: str, expires_in: float) -> None:
+        with self._lock:
+            self._tokens[key] = (token, time.monotonic() + max(expires_in - 10, expires_in / 2))
+
+
+TOKENS = TokenCache()
+
+
+def basic_header(creds: Credentials) -> str:
+    return "Basic " + base64.b64encode(f"{creds.username}:{creds.password}".encode()).decode()

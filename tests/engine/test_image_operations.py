@@ -1,0 +1,205 @@
+"""images, inspect, history, tag, rmi, prune, save and load, layer stacks: on a real engine root."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from engine.errors import Conflict, NotFound
+from engine.images import usage
+from engine.images.writer import build_image, layer_tar, write_oci_layout
+from tests.conftest import ROOT, need_binary
+from tests.engine.conftest import world
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def pulled(engine, registry, repo):
+    image = build_image([layer_tar({"bin/": None, "bin/hello": b"hi" * 1000}), layer_tar({"etc/motd": b"welcome"})],
+                        config={"Cmd": ["/bin/sh"], "WorkingDir": "/srv", "Labels": {"team": "berth"},
+                                "ExposedPorts": {"80/tcp": {}}, "User": "1000"})
+    ref = f"{registry.host}/{repo}:1"
+    registry.push(repo, "1", image)
+    engine.pull(ref)
+    return ref, image
+
+
+def test_inspect_is_docker_shaped(engine, pulled, registry, repo):
+    ref, image = pulled
+    info = engine.inspect_image(ref)
+
+    assert info["Id"] == image.id
+    assert info["RepoTags"] == [ref]
+    assert info["RepoDigests"] == [f"{registry.host}/{repo}@{image.manifest_digest}"]
+    assert info["Config"]["Cmd"] == ["/bin/sh"] and info["Config"]["WorkingDir"] == "/srv"
+    assert info["Config"]["Labels"] == {"team": "berth"} and info["Config"]["ExposedPorts"] == {"80/tcp": {}}
+    assert (info["Os"], info["Architecture"]) == ("linux", "amd64")
+    assert len(info["RootFS"]["Layers"]) == 2 and info["Size"] > 2000
+
+
+def test_images_lists_tags_and_filters_dangling_and_reference(engine, pulled, registry, repo):
+    ref, image = pulled
+    other = build_image([layer_tar({"x": b"other"})])
+    registry.push(repo, "2", other)
+    engine.pull(f"{registry.host}/{repo}:2")
+    engine.tag(f"{registry.host}/{repo}:2", f"{registry.host}/{repo}:3")
+    engine.tag(ref, f"{registry.host}/{repo}:3")  # moves :3 away from the second image
+
+    assert {tuple(s.repo_tags) for s in engine.list_images()} == {
+        (ref, f"{registry.host}/{repo}:3"), (f"{registry.host}/{repo}:2",)}
+    assert engine.list_images(filters={"dangling": ["true"]}) == []
+    assert [s.id for s in engine.list_images(filters={"reference": [f"*:2"]})] == [other.id]
+    engine.remove_image(f"{registry.host}/{repo}:2")
+    assert [s.id for s in engine.list_images()] == [image.id]
+
+
+def test_history_lists_the_steps_newest_first(engine, pulled):
+    ref, image = pulled
+    steps = engine.history(ref)
+    assert [s.created_by for s in steps] == ["berth writer: layer 1", "berth writer: layer 0"]
+    assert steps[0].id == image.id and steps[1].id == "<missing>"
+
+
+def test_rmi_untags_while_other_tags_remain_and_deletes_the_last(engine, engine_root, pulled):
+    ref, image = pulled
+    engine.tag(ref, "berth-test/alias:v1")
+
+    first = engine.remove_image("berth-test/alias:v1")
+    assert first.untagged == ["berth-test/alias:v1"] and first.deleted == []
+    assert engine.inspect_image(ref)["Id"] == image.id
+
+    second = engine.remove_image(ref)
+    assert second.deleted == [image.id]
+    assert world(engine_root) == {"blobs": [], "layers": [], "tmp": []}
+    with pytest.raises(NotFound):
+        engine.inspect_image(image.id)
+
+
+def test_rmi_refuses_an_image_a_container_uses_unless_forced_and_keeps_its_layers(engine, pulled):
+    ref, image = pulled
+
+    def finder(image_id):
+        return ["web-1 (running)"] if image_id == image.id else []
+
+    usage.register_finder(finder)
+    try:
+        with pytest.raises(Conflict, match="web-1"):
+            engine.remove_image(ref)
+        forced = engine.remove_image(ref, force=True)
+        assert forced.deleted == [] and ref in forced.untagged
+        assert all(p.is_dir() for p in engine.layer_stack(image.id))  # the container's layers stay
+        assert engine.prune_images(all=True).deleted == []
+    finally:
+        usage.unregister_finder(finder)
+    assert engine.prune_images().deleted == [image.id]
+
+
+def test_prune_removes_dangling_images_and_their_blobs(engine, engine_root, pulled, registry, repo):
+    ref, image = pulled
+    newer = build_image([layer_tar({"v": b"2"})])
+    registry.push(repo, "1", newer)
+    engine.pull(ref)  # the tag moves; the first image dangles
+
+    assert [s.id for s in engine.list_images(filters={"dangling": ["true"]})] == [image.id]
+    result = engine.prune_images()
+    assert result.deleted == [image.id] and result.reclaimed > 0
+    assert len(world(engine_root)["layers"]) == 1
+
+
+def test_save_rmi_load_round_trip_keeps_ids_and_files(engine, engine_root, pulled, tmp_path, registry, repo):
+    ref, image = pulled
+    second = build_image([layer_tar({"bin/": None, "bin/hello": b"hi" * 1000}), layer_tar({"other": b"o"})])
+    registry.push(repo, "two", second)
+    engine.pull(f"{registry.host}/{repo}:two")
+    before = {p.name: p.read_bytes() for p in engine.layer_stack(ref)[1].rglob("*") if p.is_file()}
+    archive = tmp_path / "saved.tar"
+    with archive.open("wb") as out:
+        engine.save([ref, f"{registry.host}/{repo}:two"], out)
+
+    engine.remove_image(ref)
+    engine.remove_image(f"{registry.host}/{repo}:two")
+    assert world(engine_root)["layers"] == []
+    loaded = engine.load(archive)
+
+    assert loaded.image_ids == [image.id, second.id]
+    assert engine.inspect_image(ref)["Id"] == image.id
+    assert engine.inspect_image(f"{registry.host}/{repo}:two")["RootFS"]["Layers"] == \
+        json.loads(second.config.data)["rootfs"]["diff_ids"]
+    after = {p.name: p.read_bytes() for p in engine.layer_stack(ref)[1].rglob("*") if p.is_file()}
+    assert after == before
+    assert len(world(engine_root)["layers"]) == 3  # the shared base layer once
+
+
+def test_load_reads_skopeo_docker_archive_and_oci_archive(engine, tmp_path, busybox):
+    skopeo = need_binary("skopeo", "skopeo")
+    image = build_image([layer_tar({"bin/": None, "bin/busybox": busybox}), layer_tar({"etc/hostname": b"berth"})])
+    layout = tmp_path / "layout"
+    write_oci_layout(layout, [image], ["v1"])
+    docker_archive = tmp_path / "docker.tar"
+    oci_archive = tmp_path / "oci.tar"
+    policy = tmp_path / "policy.json"
+    policy.write_text('{"default": [{"type": "insecureAcceptAnything"}]}')
+    subprocess.run([skopeo, "--policy", str(policy), "copy", "-q", f"oci:{layout}:v1",
+                    f"docker-archive:{docker_archive}:berth-test/busybox:1"], check=True, timeout=60)
+    subprocess.run([skopeo, "--policy", str(policy), "copy", "-q", f"oci:{layout}:v1",
+                    f"oci-archive:{oci_archive}:berth-test/oci:2"], check=True, timeout=60)
+
+    from_docker = engine.load(docker_archive)
+    from_oci = engine.load(oci_archive)
+
+    assert from_docker.image_ids == [image.id] and from_docker.loaded == ["Loaded image: berth-test/busybox:1"]
+    assert from_oci.image_ids == [image.id]
+    stack = engine.layer_stack("berth-test/busybox:1")
+    assert (stack[0] / "bin/busybox").read_bytes() == busybox and (stack[1] / "etc/hostname").read_bytes() == b"berth"
+
+
+def test_a_pull_killed_mid_layer_leaves_no_image_and_the_next_pull_succeeds(engine_root, registry, repo, settings):
+    image = build_image([layer_tar({"big": os.urandom(40_000_000)})], compression="none")
+    registry.push(repo, "big", image)
+    ref = f"{registry.host}/{repo}:big"
+    proc = subprocess.Popen([sys.executable, "-m", "engine", "--root", str(engine_root), "pull", "-q", ref],
+                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        layers = engine_root / "layers"
+        while proc.poll() is None and not (layers.exists() and any(layers.glob(".new-*/fs/big"))):
+            pass  # poll until the layer is half-written
+        proc.kill()
+    finally:
+        proc.wait()
+
+    from engine.api import Engine
+
+    engine = Engine(engine_root, settings=settings)
+    assert engine.list_images() == []
+    assert engine.pull(ref).image_id == image.id
+    engine.prune_images()
+    assert world(engine_root)["tmp"] == [] and not any(p.name.startswith(".new-") for p in (engine_root / "layers").iterdir())
+
+
+def test_the_command_line_pulls_lists_inspects_and_removes(engine_root, registry, repo):
+    image = build_image([layer_tar({"hello": b"cli"})])
+    registry.push(repo, "cli", image)
+    ref = f"{registry.host}/{repo}:cli"
+
+    def cli(*args):
+        return subprocess.run([sys.executable, "-m", "engine", "--root", str(engine_root), *args], cwd=ROOT,
+                              capture_output=True, text=True, timeout=60)
+
+    pulled = cli("pull", ref)
+    assert pulled.returncode == 0, pulled.stderr
+    assert pulled.stdout.splitlines()[-1] == ref and "Pull complete" in pulled.stdout  # plain lines: no TTY
+    listed = [json.loads(line) for line in cli("images", "--format", "json").stdout.splitlines()]
+    assert listed[0]["Repository"] == f"{registry.host}/{repo}" and listed[0]["Tag"] == "cli"
+    assert json.loads(cli("image", "inspect", ref).stdout)[0]["Id"] == image.id
+    assert Path(cli("image", "layers", ref).stdout.strip(), "hello").read_bytes() == b"cli"
+    bad = cli("pull", "Not/A:valid:name")
+    assert bad.returncode == 1 and "invalid reference format" in bad.stderr
+    removed = cli("rmi", ref)
+    assert f"Deleted: {image.id}" in removed.stdout
+    assert json.loads(cli("info", "--format", "json").stdout)["name"]
