@@ -58,6 +58,21 @@ def alive(pid: int) -> bool:
         return False
 
 
+def end(proc: subprocess.Popen, sig: int, timeout: float, whole_group: bool = True) -> None:
+    """Send sig (to the process group, or to the leader only), then SIGKILL the group."""
+    if proc.poll() is not None:
+        return
+    try:
+        (os.killpg if whole_group else os.kill)(proc.pid, sig)
+    except ProcessLookupError:
+        pass
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
 class Worker:
     """``python -m workers`` for one host name against a given Redis."""
 
@@ -83,16 +98,7 @@ class Worker:
         return self.log_path.read_text(errors="replace")
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 20) -> None:
-        if self.proc.poll() is None:
-            try:
-                os.killpg(self.proc.pid, sig)
-            except ProcessLookupError:
-                pass
-            try:
-                self.proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
+        end(self.proc, sig, timeout)
         self.log.close()
 
 
@@ -164,12 +170,7 @@ class BerthServer:
     def stop(self, timeout: float = 60) -> int:
         if self.proc is None:
             return 0
-        if self.proc.poll() is None:
-            os.kill(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
+        # Only the script, as Ctrl-C's SIGTERM would: it must stop its children itself.
+        end(self.proc, signal.SIGTERM, timeout, whole_group=False)
         self.log.close()
         return self.proc.returncode
