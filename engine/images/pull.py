@@ -2,7 +2,9 @@
 
 Each layer streams from the registry into the blob store and, in the same pass,
 through the decompressor into a staging directory; the blob's digest, its size
-and the layer's diff id are checked before either is put in place. The image is
+and the layer's diff id are checked before either is put in place. A connection
+that drops midway is resumed by the registry client with a ``Range`` request, so
+the stream (and the digest over it) goes on unbroken. The image is
 recorded in one transaction at the end. When anything fails, what this pull put
 on disk is taken back (``ImageService.discard``): nothing of it is kept.
 
@@ -16,9 +18,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-import httpx
-
-from engine.errors import DigestMismatch, EngineError, InvalidArgument, RegistryError, Unsupported, UnsafeContent
+from engine.errors import DigestMismatch, EngineError, InvalidArgument, Unsupported, UnsafeContent
 from engine.images import mediatypes
 from engine.images.compression import PeekReader
 from engine.images.model import Progress, PullResult
@@ -171,23 +171,13 @@ def _fetch_layer(svc: ImageService, reg: RegistryClient, ep: Endpoint, repo: str
             progress(Progress(sid, "Pull complete", size, size))
             return info
 
-        delay = svc.settings.retry_backoff
-        for attempt in range(1 + svc.settings.retries):
-            try:
-                info = _download(svc, reg, ep, repo, desc, diff_id, info, what, created, progress, abort)
-                downloaded.set()
-                progress(Progress(sid, "Pull complete", size, size))
-                return info
-            except (httpx.TransportError, RegistryError) as exc:
-                if attempt >= svc.settings.retries or abort.is_set() or (
-                        isinstance(exc, RegistryError) and "failed:" not in str(exc)):
-                    if isinstance(exc, httpx.TransportError):
-                        raise RegistryError(f"{what}: download failed: {exc}") from None
-                    raise
-                progress(Progress(sid, f"Retrying in {delay:.1f}s", 0, size))
-                time.sleep(delay)
-                delay *= 2
-        raise AssertionError("unreachable")
+        # Failed connections are retried, and a download cut off midway resumes
+        # where it stopped, inside the registry client; what still fails here ends
+        # the pull (and takes back what it put on disk).
+        info = _download(svc, reg, ep, repo, desc, diff_id, info, what, created, progress, abort)
+        downloaded.set()
+        progress(Progress(sid, "Pull complete", size, size))
+        return info
 
 
 def _unpack_stored(svc, digest, diff_id, what, created):
@@ -201,7 +191,11 @@ def _download(svc, reg, ep, repo, desc, diff_id, info, what, created, progress, 
     """Stream one blob into the store and (unless already unpacked) into its layer directory."""
     digest, size = desc["digest"], desc["size"]
     sid = short_id(digest)
-    with reg.open_blob(repo, digest, what=what, endpoint=ep) as chunks, \
+
+    def on_retry(received, delay, error):
+        progress(Progress(sid, f"Connection lost at {received} bytes; resuming in {delay:.1f}s", received, size))
+
+    with reg.open_blob(repo, digest, what=what, endpoint=ep, on_retry=on_retry) as chunks, \
             svc.blobs.writer(digest, size, what=what) as writer:
         seen = [0, 0.0]
 

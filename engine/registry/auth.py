@@ -3,7 +3,9 @@
 Words: a *challenge* is a 401 answer's ``WWW-Authenticate`` header. ``Basic`` means
 send the username and password on every request; ``Bearer realm=…,service=…,scope=…``
 means fetch a token from the realm (with the credentials if any) and send it.
-Tokens are cached, per realm, service, scope and user, until they expire.
+Tokens are cached, per realm, service, scope and credentials, until they expire
+(a little before, so that a token never runs out between sending and checking);
+a token the registry refuses before then is dropped (``TokenCache.drop``).
 
 Credentials come from the caller (``Credentials("alice", "secret")``) or from a
 docker-style ``config.json`` (``$DOCKER_CONFIG/config.json``, ``~/.docker/config.json``,
@@ -13,6 +15,7 @@ docker-style ``config.json`` (``$DOCKER_CONFIG/config.json``, ``~/.docker/config
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import os
 import re
@@ -81,11 +84,22 @@ def parse_challenge(header: str) -> tuple[str, dict[str, str]]:
 
 
 class TokenCache:
-    """Bearer tokens by (realm, service, scope, user), dropped a little before they expire."""
+    """Bearer tokens by (realm, service, scopes, who), dropped a little before they expire.
+
+    ``who`` is ``credentials_key(creds)``: two callers with the same username and
+    different passwords never share a token.
+
+        key = (realm, service, ("repository:team/app:pull",), credentials_key(creds))
+        token = TOKENS.get(key)
+        if token is None:
+            with TOKENS.fetching(key):          # one request per key, however many threads ask
+                token = TOKENS.get(key) or fetch_and_put(...)
+    """
 
     def __init__(self):
         self._lock = threading.Lock()
         self._tokens: dict[tuple, tuple[str, float]] = {}
+        self._fetch_locks: dict[tuple, threading.Lock] = {}
 
     def get(self, key: tuple) -> str | None:
         with self._lock:
@@ -99,8 +113,26 @@ class TokenCache:
         with self._lock:
             self._tokens[key] = (token, time.monotonic() + max(expires_in - 10, expires_in / 2))
 
+    def drop(self, token: str) -> None:
+        """Forget a token the registry refused (revoked, or expired early by its clock)."""
+        with self._lock:
+            for key in [k for k, (t, _) in self._tokens.items() if t == token]:
+                del self._tokens[key]
+
+    def fetching(self, key: tuple) -> threading.Lock:
+        """A lock to hold while fetching the token for ``key``, so that parallel layers ask once."""
+        with self._lock:
+            return self._fetch_locks.setdefault(key, threading.Lock())
+
 
 TOKENS = TokenCache()
+
+
+def credentials_key(creds: Credentials | None) -> str | None:
+    """Who a cached token belongs to: the username and a hash of the password (never the password)."""
+    if creds is None:
+        return None
+    return creds.username + ":" + hashlib.sha256(f"{creds.username}:{creds.password}".encode()).hexdigest()
 
 
 def basic_header(creds: Credentials) -> str:

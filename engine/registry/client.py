@@ -10,7 +10,8 @@ reads; writes (push) always go to the registry itself.
             for chunk in chunks: ...
 
 HTTPS by default; plain HTTP for loopback hosts and registries listed as insecure.
-Failed connections and 5xx answers are retried with backoff.
+Failed connections and 5xx answers are retried with backoff; a blob download cut
+off in the middle resumes from the byte where it stopped (HTTP ``Range``).
 """
 
 from __future__ import annotations
@@ -81,7 +82,7 @@ class RegistryClient:
             timeout=httpx.Timeout(self.settings.timeout, connect=min(10.0, self.settings.timeout)),
             headers={"User-Agent": "berth-engine"},
         )
-        self._auth_headers: dict[tuple[str, str], str] = {}  # (host, scope) -> Authorization
+        self._challenges: dict[str, tuple[str, dict[str, str]]] = {}  # origin -> (scheme, params) it asked for
 
     def close(self) -> None:
         self.http.close()
@@ -93,68 +94,108 @@ class RegistryClient:
         self.close()
 
     # -- auth and requests ----------------------------------------------
+    #
+    # The first request to a host goes out bare; its 401 challenge says how the
+    # host wants us to authenticate, and is remembered per origin. From then on
+    # every request carries that authorization up front: the basic header, or a
+    # bearer token for the request's scope (from the cache while it lives, fetched
+    # from the realm when it is missing or expired), so a pull asks the token
+    # service once per scope and not once per request.
 
-    def _authorize(self, response: httpx.Response, scope: str) -> str | None:
-        """Answer a 401 challenge; return the Authorization header to retry with."""
-        header = response.headers.get("www-authenticate", "")
+    def _challenge(self, header: str) -> tuple[str, dict[str, str]]:
+        """Read a 401 challenge; refuse what we cannot answer, with what to do about it."""
         scheme, params = auth.parse_challenge(header)
-        who = self.credentials.username if self.credentials else None
         if scheme == "basic":
             if not self.credentials:
                 raise Unauthorized(
                     f"registry {self.domain} needs a username and password (HTTP basic auth); "
                     "give them with --username/--password or in a docker-style config.json")
-            return auth.basic_header(self.credentials)
+            return scheme, params
         if scheme == "bearer":
-            realm = params.get("realm")
-            if not realm:
+            if not params.get("realm"):
                 raise RegistryError(f"registry {self.domain}: bearer challenge without a realm")
-            scopes = [s for s in scope.split(" ") if s]
-            key = (realm, params.get("service", ""), tuple(scopes), who)
-            token = auth.TOKENS.get(key)
-            if token is None:
-                query = [("scope", s) for s in scopes]
-                if params.get("service"):
-                    query.append(("service", params["service"]))
-                headers = {"Authorization": auth.basic_header(self.credentials)} if self.credentials else {}
-                try:
-                    r = self.http.get(realm, params=query, headers=headers)
-                except httpx.TransportError as exc:
-                    raise RegistryError(f"registry {self.domain}: token service {realm} unreachable: {exc}") from None
-                if r.status_code in (401, 403):
-                    raise Unauthorized(self._refused_message(who))
-                if r.status_code != 200:
-                    raise RegistryError(f"registry {self.domain}: token service answered {r.status_code}")
-                body = r.json()
-                token = body.get("token") or body.get("access_token")
-                if not token:
-                    raise RegistryError(f"registry {self.domain}: token service gave no token")
-                auth.TOKENS.put(key, token, float(body.get("expires_in") or 60))
-            return "Bearer " + token
+            return scheme, params
         raise Unauthorized(f"registry {self.domain} asks for unsupported auth {header!r}")
 
-    def _refused_message(self, who: str | None) -> str:
+    def _authorization(self, origin: str, scope: str) -> str | None:
+        """The Authorization header for a request to ``origin`` with ``scope``, once it has challenged us."""
+        challenge = self._challenges.get(origin)
+        if challenge is None:
+            return None
+        scheme, params = challenge
+        if scheme == "basic":
+            return auth.basic_header(self.credentials)
+        return "Bearer " + self._token(params, scope)
+
+    def _token(self, params: dict[str, str], scope: str) -> str:
+        realm, service = params["realm"], params.get("service", "")
+        scopes = tuple(s for s in scope.split(" ") if s)
+        key = (realm, service, scopes, auth.credentials_key(self.credentials))
+        token = auth.TOKENS.get(key)
+        if token:
+            return token
+        with auth.TOKENS.fetching(key):
+            token = auth.TOKENS.get(key)  # another thread of this pull may have fetched it meanwhile
+            if token:
+                return token
+            token, expires_in = self._fetch_token(realm, service, scopes)
+            auth.TOKENS.put(key, token, expires_in)
+            return token
+
+    def _fetch_token(self, realm: str, service: str, scopes: tuple[str, ...]) -> tuple[str, float]:
+        query = [("scope", s) for s in scopes]
+        if service:
+            query.append(("service", service))
+        headers = {"Authorization": auth.basic_header(self.credentials)} if self.credentials else {}
+        try:
+            r = self.http.get(realm, params=query, headers=headers)
+        except httpx.TransportError as exc:
+            raise RegistryError(f"registry {self.domain}: token service {realm} unreachable: {exc}") from None
+        if r.status_code in (401, 403):
+            raise Unauthorized(self._refused_message())
+        if r.status_code != 200:
+            raise RegistryError(f"registry {self.domain}: token service {realm} answered {r.status_code}")
+        try:
+            body = r.json()
+            token = body.get("token") or body.get("access_token")
+        except (ValueError, AttributeError):
+            token = None
+        if not token or not isinstance(token, str):
+            raise RegistryError(f"registry {self.domain}: token service {realm} gave no token")
+        try:
+            expires_in = float(body.get("expires_in") or 60)  # the spec's default lifetime
+        except (TypeError, ValueError):
+            expires_in = 60.0
+        return token, max(expires_in, 1.0)
+
+    def _refused_message(self, challenge: str = "") -> str:
+        who = self.credentials.username if self.credentials else None
+        if 'error="insufficient_scope"' in challenge:
+            scope = auth.parse_challenge(challenge)[1].get("scope", "")
+            return (f"registry {self.domain} denied {f'user {who!r}' if who else 'anonymous access'} "
+                    f"the access this needs ({scope or 'no scope named'})")
         if who:
             return f"registry {self.domain} refused the credentials of user {who!r}: check the username and password"
         return (f"registry {self.domain} refused anonymous access: give credentials with --username/--password "
                 "or in a docker-style config.json")
 
-    def request(self, method: str, url: str, *, scope: str, stream: bool = False, retry: bool = True, **kwargs) -> httpx.Response:
+    def request(self, method: str, url: str, *, scope: str, stream: bool = False, retry: bool = True,
+                headers: dict | None = None, **kwargs) -> httpx.Response:
         """Send with auth; retry failed connections and 5xx answers with backoff (when ``retry``)."""
-        host = httpx.URL(url).host
+        parsed = httpx.URL(url)
+        origin = f"{parsed.scheme}://{parsed.netloc.decode()}"
         attempts = 1 + (self.settings.retries if retry else 0)
         delay = self.settings.retry_backoff
-        authorized_once = False
+        refused = False  # a bearer token of ours was refused once already
         attempt = 0
         while True:
             attempt += 1
-            headers = dict(kwargs.pop("headers", None) or {})
-            kwargs["headers"] = headers
-            auth_header = self._auth_headers.get((host, scope))
-            if auth_header:
-                headers["Authorization"] = auth_header
+            sent = self._authorization(origin, scope)
+            send_headers = dict(headers or {})
+            if sent:
+                send_headers["Authorization"] = sent
             try:
-                req = self.http.build_request(method, url, **kwargs)
+                req = self.http.build_request(method, url, headers=send_headers, **kwargs)
                 response = self.http.send(req, stream=stream)
             except httpx.TransportError as exc:
                 if attempt < attempts:
@@ -165,10 +206,16 @@ class RegistryClient:
             if response.status_code == 401:
                 response.read()
                 response.close()
-                if authorized_once:
-                    raise Unauthorized(self._refused_message(self.credentials.username if self.credentials else None))
-                self._auth_headers[(host, scope)] = self._authorize(response, scope)
-                authorized_once = True
+                header = response.headers.get("www-authenticate", "")
+                if sent:
+                    # Basic credentials refused are wrong. A bearer token refused
+                    # before its time (revoked, or the registry's clock runs ahead)
+                    # is never sent again, and one fresh token gets one more try.
+                    if not sent.startswith("Bearer ") or refused:
+                        raise Unauthorized(self._refused_message(header))
+                    auth.TOKENS.drop(sent[len("Bearer "):])
+                    refused = True
+                self._challenges[origin] = self._challenge(header)
                 attempt -= 1
                 continue
             if response.status_code in RETRY_STATUSES and attempt < attempts:
@@ -214,6 +261,8 @@ class RegistryClient:
                 response.read()
                 raise RegistryError(f"{what}: registry {self.domain} answered {response.status_code} for the manifest: {response.text[:200]}")
             data = self._read_capped(response, self.settings.max_manifest_bytes, what)
+        except httpx.TransportError as exc:
+            raise RegistryError(f"{what}: registry {self.domain}: the connection broke while reading the manifest: {exc}") from None
         finally:
             response.close()
         digest = "sha256:" + hashlib.sha256(data).hexdigest()
@@ -240,19 +289,99 @@ class RegistryClient:
         raise RegistryError("; ".join(errors))
 
     @contextlib.contextmanager
-    def open_blob(self, repo: str, digest: str, *, what: str, endpoint: Endpoint | None = None):
-        """Yield an iterator of the blob's raw bytes (not yet verified: the caller hashes)."""
+    def open_blob(self, repo: str, digest: str, *, what: str, endpoint: Endpoint | None = None, on_retry=None):
+        """Yield an iterator of the blob's raw bytes (not yet verified: the caller hashes).
+
+        A connection that drops in the middle of the blob is picked up where it
+        stopped: after a backoff, a new GET asks for ``Range: bytes=<received>-``
+        and the iterator goes on from there, so the caller sees one unbroken
+        stream and its digest covers the whole blob. A registry that ignores the
+        range (200 instead of 206) sends it all again and the bytes already given
+        are skipped. Attempts count from the last drop that made no progress;
+        ``on_retry(received, delay, error)`` hears of each one.
+        """
         ep = endpoint or self.endpoint
-        response = self.request("GET", ep.url(f"{repo}/blobs/{digest}"), scope=self.pull_scope(repo), stream=True)
+        url = ep.url(f"{repo}/blobs/{digest}")
+        scope = self.pull_scope(repo)
+        current = [self._get_blob_from(url, scope, 0, digest, what)]  # errors before any byte: raised here
+
+        def chunks():
+            received, start = 0, 0                  # bytes given to the caller; where this response starts
+            progress_at_drop = -1
+            failures, delay = 0, self.settings.retry_backoff
+            while True:
+                position, buf, error = start, bytearray(), None
+                try:
+                    # Network reads are gathered into 1 MiB chunks here, not by
+                    # iter_raw(size): what was read before a drop must not be lost.
+                    for piece in current[0].iter_raw():
+                        if position < received:         # a resent start the caller already has
+                            skip = min(received - position, len(piece))
+                            position += skip
+                            piece = piece[skip:]
+                        position += len(piece)
+                        buf += piece
+                        if len(buf) >= 1 << 20:
+                            received += len(buf)
+                            yield bytes(buf)
+                            buf.clear()
+                except httpx.TransportError as exc:
+                    error = exc
+                if buf:
+                    received += len(buf)
+                    yield bytes(buf)
+                if error is None:
+                    return
+                current[0].close()
+                if received > progress_at_drop:         # the last try got somewhere: start counting again
+                    failures, delay = 0, self.settings.retry_backoff
+                progress_at_drop = received
+                failures += 1
+                if failures > self.settings.retries:
+                    raise RegistryError(
+                        f"{what}: download of blob {digest} from registry {self.domain} failed after "
+                        f"{received} bytes, {failures} times in a row: {error}")
+                if on_retry:
+                    on_retry(received, delay, error)
+                time.sleep(delay)
+                delay *= 2
+                answer = self._get_blob_from(url, scope, received, digest, what)
+                if answer is None:                      # the registry says there is nothing after `received`
+                    return
+                current[0] = answer
+                start = received if answer.status_code == 206 else 0
+
         try:
-            if response.status_code == 404:
-                raise NotFound(f"{what}: blob {digest} unknown to registry {self.domain}")
-            if response.status_code != 200:
-                response.read()
-                raise RegistryError(f"{what}: registry {self.domain} answered {response.status_code} for blob {digest}")
-            yield response.iter_raw(1 << 20)
+            yield chunks()
         finally:
+            current[0].close()
+
+    def _get_blob_from(self, url: str, scope: str, offset: int, digest: str, what: str) -> httpx.Response | None:
+        """GET a blob from ``offset`` on: a 200 (whole blob) or a 206 starting exactly there; None past its end."""
+        headers = {"Accept-Encoding": "identity"}  # the bytes as stored: their digest, and ranges over them
+        if offset:
+            headers["Range"] = f"bytes={offset}-"
+        try:
+            response = self.request("GET", url, scope=scope, stream=True, headers=headers)
+        except RegistryError as exc:
+            raise RegistryError(f"{what}: {exc}") from None  # name the image and layer too
+        status = response.status_code
+        if status == 200:
+            return response
+        if offset and status == 206:
+            content_range = response.headers.get("content-range", "")
+            if content_range.startswith(f"bytes {offset}-"):
+                return response
             response.close()
+            raise RegistryError(f"{what}: registry {self.domain} answered a resume of blob {digest} from byte "
+                                f"{offset} with the range {content_range!r}")
+        response.read()
+        response.close()
+        if offset and status == 416:
+            return None  # the drop came after the last byte; the caller's digest check has the last word
+        if status == 404:
+            raise NotFound(f"{what}: blob {digest} unknown to registry {self.domain}")
+        raise RegistryError(f"{what}: registry {self.domain} answered {status} for blob {digest}")
 
     def get_blob(self, repo: str, digest: str, *, cap: int, what: str, endpoint: Endpoint | None = None) -> bytes:
         with self.open_blob(repo, digest, what=what, endpoint=endpoint) as chunks:

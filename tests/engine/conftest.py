@@ -196,3 +196,375 @@ def world(root: Path) -> dict:
     layers = sorted(p.name for p in (root / "layers").iterdir()) if (root / "layers").exists() else []
     tmp = sorted(p.name for p in (root / "tmp").iterdir()) if (root / "tmp").exists() else []
     return {"blobs": blobs, "layers": layers, "tmp": tmp}
+
+
+# Imports for the helpers below (kept here: the part above is shared and unchanged).
+import base64  # noqa: E402
+import datetime  # noqa: E402
+import http.server  # noqa: E402
+import json  # noqa: E402
+import socket  # noqa: E402
+import threading  # noqa: E402
+import urllib.parse  # noqa: E402
+
+try:  # signs the token service's JWTs; without it only the token-auth tests skip
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+    from cryptography.x509.oid import NameOID
+except ImportError:  # pragma: no cover
+    x509 = None
+
+from engine.registry import auth as registry_auth  # noqa: E402
+from engine.registry.auth import Credentials  # noqa: E402
+
+# -- a registry in token mode, with a token service of the test's own -------------
+#
+# The registry (``auth: token``) sends ``Bearer realm=…,service=…`` challenges and
+# trusts JWTs whose header carries an ``x5c`` chain ending in its rootcertbundle.
+# ``TokenServer`` is that realm: it checks basic credentials, grants what a scope
+# asks for to known users, signs ES256 JWTs with the bundle's key, and records
+# every request, so tests can count how often a client asked.
+
+TOKEN_SERVICE = "berth-test-registry"
+TOKEN_ISSUER = "berth-test-token-issuer"
+READER = Credentials("reader", "read-only-pass")  # may pull anything, push nothing
+
+
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+@dataclass
+class TokenRequest:
+    user: str | None          # None: anonymous
+    scopes: list[str]
+    granted: bool
+    at: float                 # time.monotonic() when it was answered
+
+
+class TokenServer:
+    """A token service on 127.0.0.1 (Python http.server in a thread); stop() ends it.
+
+        tokens = TokenServer(users={"alice": "s3cret", "reader": "r"}, read_only={"reader"})
+        tokens.write_bundle(tmp / "root.crt")     # the registry's rootcertbundle
+        ...tokens.requests, tokens.expires_in = 2, tokens.stale_next = 1...
+    """
+
+    def __init__(self, users: dict[str, str], read_only: frozenset[str] = frozenset()):
+        self.users = users
+        self.read_only = read_only        # users granted only "pull", whatever they ask
+        self.expires_in = 300
+        self.stale_next = 0            # the next N tokens are already expired (past the registry's leeway)
+        self.requests: list[TokenRequest] = []
+        self._lock = threading.Lock()
+        self.key = ec.generate_private_key(ec.SECP256R1())
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, TOKEN_ISSUER)])
+        now = datetime.datetime.now(datetime.timezone.utc)
+        self.cert = (
+            x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(self.key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(hours=1)).not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(self.key, hashes.SHA256())
+        )
+        self._x5c = base64.b64encode(self.cert.public_bytes(serialization.Encoding.DER)).decode()
+        server = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):  # noqa: N802 - http.server's name
+                server._answer(self)
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.port = self.httpd.server_address[1]
+        self.thread = threading.Thread(target=self.httpd.serve_forever, name="token-server", daemon=True)
+        self.thread.start()
+
+    @property
+    def realm(self) -> str:
+        return f"http://127.0.0.1:{self.port}/token"
+
+    def write_bundle(self, path: Path) -> None:
+        path.write_bytes(self.cert.public_bytes(serialization.Encoding.PEM))
+
+    def reset(self) -> None:
+        with self._lock:
+            self.requests.clear()
+            self.expires_in, self.stale_next = 300, 0
+
+    def asked(self, scope: str | None = None) -> list[TokenRequest]:
+        with self._lock:
+            return [r for r in self.requests if scope is None or scope in r.scopes]
+
+    def _answer(self, handler) -> None:
+        url = urllib.parse.urlsplit(handler.path)
+        query = urllib.parse.parse_qs(url.query)
+        scopes = query.get("scope", [])
+        user = password = None
+        header = handler.headers.get("Authorization", "")
+        if header.startswith("Basic "):
+            user, _, password = base64.b64decode(header[6:]).decode().partition(":")
+        granted = (url.path == "/token" and query.get("service") == [TOKEN_SERVICE]
+                   and user is not None and self.users.get(user) == password)
+        with self._lock:
+            self.requests.append(TokenRequest(user, scopes, granted, time.monotonic()))
+            stale = granted and self.stale_next > 0
+            if stale:
+                self.stale_next -= 1
+            expires_in = self.expires_in
+        if not granted:
+            body = json.dumps({"errors": [{"code": "UNAUTHORIZED", "message": "authentication required"}]}).encode()
+            handler.send_response(401)
+            handler.send_header("WWW-Authenticate", 'Basic realm="berth-test-tokens"')
+        else:
+            now = int(time.time())
+            exp = now - 600 if stale else now + expires_in
+            token = self._sign(user, scopes, now, exp, pull_only=user in self.read_only)
+            body = json.dumps({"token": token, "expires_in": expires_in}).encode()
+            handler.send_response(200)
+        handler.send_header("Content-Type", "application/json")
+        handler.send_header("Content-Length", str(len(body)))
+        handler.end_headers()
+        handler.wfile.write(body)
+
+    def _sign(self, user: str, scopes: list[str], now: int, exp: int, pull_only: bool = False) -> str:
+        access = []
+        for scope in scopes:
+            for item in scope.split(" "):
+                kind, _, rest = item.partition(":")
+                name, _, actions = rest.rpartition(":")
+                wanted = [a for a in actions.split(",") if a]
+                access.append({"type": kind, "name": name,
+                               "actions": [a for a in wanted if a == "pull"] if pull_only else wanted})
+        header = {"typ": "JWT", "alg": "ES256", "x5c": [self._x5c]}
+        claims = {"iss": TOKEN_ISSUER, "sub": user, "aud": TOKEN_SERVICE, "exp": exp, "nbf": min(now, exp) - 1,
+                  "iat": now, "jti": os.urandom(8).hex(), "access": access}
+        signing_input = _b64url(json.dumps(header).encode()) + "." + _b64url(json.dumps(claims).encode())
+        r, s = decode_dss_signature(self.key.sign(signing_input.encode(), ec.ECDSA(hashes.SHA256())))
+        return signing_input + "." + _b64url(r.to_bytes(32, "big") + s.to_bytes(32, "big"))
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        self.thread.join(timeout=10)
+
+
+def start_registry_with(tmp: Path, auth_block: str) -> tuple[subprocess.Popen, Registry]:
+    """Start the CNCF registry with an ``auth:`` block of the caller's (or none); wait until it answers."""
+    binary = need_binary("docker-registry", "docker-registry")
+    port = free_port()
+    storage = tmp / "storage"
+    storage.mkdir()
+    config = tmp / "config.yml"
+    config.write_text(
+        "version: 0.1\n"
+        "log:\n  level: info\n  accesslog:\n    disabled: false\n"
+        f"storage:\n  filesystem:\n    rootdirectory: {storage}\n  delete:\n    enabled: true\n"
+        "  cache:\n    blobdescriptor: inmemory\n"
+        f"http:\n  addr: 127.0.0.1:{port}\n"
+        + auth_block
+    )
+    log = tmp / "registry.log"
+    proc = subprocess.Popen([binary, "serve", str(config)], stdout=log.open("wb"), stderr=subprocess.STDOUT,
+                            env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")})
+    reg = Registry(f"127.0.0.1:{port}", storage, log, None)
+    deadline = time.monotonic() + 15
+    while True:
+        try:
+            if httpx.get(f"{reg.url}/v2/", timeout=1).status_code in (200, 401):
+                return proc, reg
+        except httpx.TransportError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            _stop(proc)
+            pytest.fail(f"registry did not start: {log.read_text()[-2000:]}")
+        time.sleep(0.02)  # polling the port: no event to wait on
+
+
+@dataclass
+class TokenRegistry:
+    registry: Registry
+    tokens: TokenServer
+
+
+@pytest.fixture(scope="session")
+def _token_registry_session():
+    if x509 is None:
+        pytest.skip("the Python package cryptography is missing (test extra): it signs the token service's JWTs")
+    tmp = Path(tempfile.mkdtemp(prefix="berth-registry-token-"))
+    tokens = TokenServer({USER: PASSWORD, READER.username: READER.password}, read_only=frozenset({READER.username}))
+    proc = None
+    try:
+        tokens.write_bundle(tmp / "root.crt")
+        proc, reg = start_registry_with(tmp, (
+            "auth:\n  token:\n"
+            f"    realm: {tokens.realm}\n    service: {TOKEN_SERVICE}\n"
+            f"    issuer: {TOKEN_ISSUER}\n    rootcertbundle: {tmp / 'root.crt'}\n"))
+        yield TokenRegistry(reg, tokens)
+    finally:
+        if proc is not None:
+            _stop(proc)
+        tokens.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+@pytest.fixture
+def token_registry(_token_registry_session, monkeypatch) -> TokenRegistry:
+    """The token-mode registry, with a fresh request record and an empty token cache for each test."""
+    _token_registry_session.tokens.reset()
+    monkeypatch.setattr(registry_auth, "TOKENS", registry_auth.TokenCache())
+    return _token_registry_session
+
+
+# -- a loopback TCP proxy that cuts a download once, then passes through -----------
+
+@dataclass
+class ProxiedRequest:
+    method: str
+    path: str
+    headers: dict[str, str]   # names in lower case
+
+
+class CuttingProxy:
+    """A TCP proxy on 127.0.0.1 in front of a registry, for GET and HEAD (bodiless) requests.
+
+    It records every request head it forwards. ``cut(path_part, after, times)``
+    makes the next ``times`` responses to a request whose path contains
+    ``path_part`` stop after ``after`` bytes (status line and headers included):
+    the proxy closes both sides there. ``strip_range`` drops ``Range`` headers on
+    the way up, as a registry without range support would ignore them.
+
+        with CuttingProxy(registry.host) as proxy:
+            proxy.cut(f"/blobs/{digest}", after=500_000)
+            engine.pull(f"{proxy.host}/{repo}:1")
+    """
+
+    def __init__(self, upstream: str):
+        host, _, port = upstream.rpartition(":")
+        self.upstream = (host, int(port))
+        self.requests: list[ProxiedRequest] = []
+        self.strip_range = False
+        self.on_cut = None               # called (in the proxy's thread) right after a cut
+        self._cuts: list[list] = []      # [path_part, after, times_left]
+        self._lock = threading.Lock()
+        self._sockets: list = []
+        self._threads: list[threading.Thread] = []
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self._spawn(self._accept)
+
+    @property
+    def host(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def cut(self, path_part: str, *, after: int, times: int = 1) -> None:
+        with self._lock:
+            self._cuts.append([path_part, after, times])
+
+    def requests_for(self, path_part: str) -> list[ProxiedRequest]:
+        with self._lock:
+            return [r for r in self.requests if path_part in r.path]
+
+    def _spawn(self, target, *args) -> None:
+        t = threading.Thread(target=target, args=args, daemon=True, name="cutting-proxy")
+        with self._lock:
+            self._threads.append(t)
+        t.start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return  # stop() shut the listener
+            upstream = socket.create_connection(self.upstream)
+            state = {"cut_after": None}
+            with self._lock:
+                self._sockets += [client, upstream]
+            self._spawn(self._requests_up, client, upstream, state)
+            self._spawn(self._responses_down, upstream, client, state)
+
+    def _requests_up(self, client, upstream, state) -> None:
+        buf = b""
+        try:
+            while data := client.recv(65536):
+                buf += data
+                while b"\r\n\r\n" in buf:
+                    head, buf = buf.split(b"\r\n\r\n", 1)
+                    upstream.sendall(self._record(head, state) + b"\r\n\r\n")
+        except OSError:
+            pass
+        finally:
+            _shut(upstream)
+
+    def _record(self, head: bytes, state) -> bytes:
+        lines = head.decode("latin-1").split("\r\n")
+        method, path, _ = lines[0].split(" ", 2)
+        headers = {}
+        for line in lines[1:]:
+            name, _, value = line.partition(":")
+            headers[name.strip().lower()] = value.strip()
+        with self._lock:
+            self.requests.append(ProxiedRequest(method, path, headers))
+            for cut in self._cuts:
+                if cut[0] in path and cut[2] > 0:
+                    cut[2] -= 1
+                    state["cut_after"] = cut[1]  # before the request goes up: no byte of its answer has come
+                    break
+        if self.strip_range:
+            lines = [line for line in lines if not line.lower().startswith("range:")]
+        return "\r\n".join(lines).encode("latin-1")
+
+    def _responses_down(self, upstream, client, state) -> None:
+        try:
+            while data := upstream.recv(65536):
+                left = state["cut_after"]
+                if left is not None and len(data) >= left:
+                    client.sendall(data[:left])
+                    _shut(client)
+                    _shut(upstream)
+                    if self.on_cut:
+                        self.on_cut()
+                    return
+                if left is not None:
+                    state["cut_after"] = left - len(data)
+                client.sendall(data)
+        except OSError:
+            pass
+        finally:
+            _shut(client)
+
+    def stop(self) -> None:
+        _shut(self.listener)
+        with self._lock:
+            sockets, threads = list(self._sockets), list(self._threads)
+        for s in sockets:
+            _shut(s)
+        for t in threads:
+            t.join(timeout=10)
+        for s in [self.listener, *sockets]:
+            s.close()
+
+    def __enter__(self) -> "CuttingProxy":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+def _shut(sock) -> None:
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+
+
+@pytest.fixture
+def cutting_proxy(registry):
+    with CuttingProxy(registry.host) as proxy:
+        yield proxy

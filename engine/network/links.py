@@ -1,0 +1,218 @@
+"""Kernel objects on the host side, through netlink (pyroute2): bridges, veth pairs, what the host routes.
+
+Every link Berth makes carries an alias ``berth:<root tag>:<kind>:<id>`` (IFLA_IFALIAS),
+so that ``reconcile`` can tell ours from everybody else's, and one engine root's
+from another's, without a name convention that someone else might share.
+
+    tag = root_tag(root)
+    ensure_bridge("br-4f2a", "10.231.3.1", 24, 1500, alias(tag, "net", net_id))
+    make_veth("vb1a2b3c4d", peer="eth0", netns_path=path, bridge="br-4f2a", mtu=1500, alias=...)
+    delete_link("vb1a2b3c4d")                      # the peer goes with it
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import ipaddress
+import os
+import time
+from pathlib import Path
+
+from pyroute2 import IPRoute
+from pyroute2.netlink.exceptions import NetlinkError
+
+from engine.network import netns
+
+ALIAS_PREFIX = "berth:"
+
+
+def root_tag(root: Path) -> str:
+    return hashlib.sha256(str(Path(root).resolve()).encode()).hexdigest()[:10]
+
+
+def alias(tag: str, kind: str, ident: str) -> str:
+    return f"{ALIAS_PREFIX}{tag}:{kind}:{ident}"
+
+
+def parse_alias(text: str | None) -> tuple[str, str, str] | None:
+    if not text or not text.startswith(ALIAS_PREFIX):
+        return None
+    parts = text[len(ALIAS_PREFIX):].split(":", 2)
+    return (parts[0], parts[1], parts[2]) if len(parts) == 3 else None
+
+
+def host_networks() -> list[ipaddress.IPv4Network]:
+    """Every IPv4 prefix the host already routes or holds an address in (default routes aside)."""
+    found: set[ipaddress.IPv4Network] = set()
+    with IPRoute() as ipr:
+        for route in ipr.get_routes(family=2, table=0):  # all tables
+            dst = route.get_attr("RTA_DST")
+            length = route["dst_len"]
+            if dst is None or length == 0:
+                continue
+            net = ipaddress.ip_network(f"{dst}/{length}", strict=False)
+            if net.is_loopback or net.is_multicast or (length == 32 and route["type"] in (2, 3)):
+                continue  # local/broadcast host routes are covered by the addresses below
+            found.add(net)
+        for addr in ipr.get_addr(family=2):
+            ip = addr.get_attr("IFA_ADDRESS")
+            found.add(ipaddress.ip_network(f"{ip}/{addr['prefixlen']}", strict=False))
+    return sorted(found)
+
+
+def uplink_mtu(default: int = 1500) -> int:
+    """The MTU of the interface that holds the default route, or default."""
+    with IPRoute() as ipr:
+        for route in ipr.get_routes(family=2, table=254):
+            if route["dst_len"] == 0 and route.get_attr("RTA_OIF"):
+                links = ipr.get_links(route.get_attr("RTA_OIF"))
+                if links:
+                    return int(links[0].get_attr("IFLA_MTU") or default)
+    return default
+
+
+def _sysctl(path: str, value: str) -> None:
+    with open(path, "w") as f:
+        f.write(value)
+
+
+def link_index(ipr: IPRoute, name: str) -> int | None:
+    """The index of a link by name: one targeted request, not a dump of every link."""
+    try:
+        found = ipr.link("get", ifname=name)
+    except NetlinkError as e:
+        if e.code == errno.ENODEV:
+            return None
+        raise
+    return found[0]["index"] if found else None
+
+
+def wait_for_link(ipr: IPRoute, name: str, timeout: float = 5.0) -> int:
+    """Poll until the kernel shows the link; never sleep a fixed time."""
+    deadline = time.monotonic() + timeout
+    delay = 0.0005
+    while True:
+        index = link_index(ipr, name)
+        if index is not None:
+            return index
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the link {name} did not appear within {timeout}s")
+        time.sleep(delay)
+        delay = min(delay * 2, 0.02)
+
+
+def ensure_bridge(name: str, gateway: str, prefix_len: int, mtu: int, link_alias: str, *,
+                  localnet: bool = True) -> bool:
+    """Make the bridge if missing, with its gateway address, up. Returns True when something was made."""
+    made = False
+    with IPRoute() as ipr:
+        index = link_index(ipr, name)
+        if index is None:
+            try:
+                ipr.link("add", ifname=name, kind="bridge", mtu=mtu)
+            except NetlinkError as e:
+                if e.code != errno.EEXIST:
+                    raise
+            index = wait_for_link(ipr, name)
+            made = True
+        ipr.link("set", index=index, ifalias=link_alias)
+        have = {(a.get_attr("IFA_ADDRESS"), a["prefixlen"]) for a in ipr.get_addr(index=index, family=2)}
+        if (gateway, prefix_len) not in have:
+            ipr.addr("add", index=index, address=gateway, prefixlen=prefix_len)
+            made = True
+        ipr.link("set", index=index, state="up")
+    # Forward for this bridge only (the input interface decides), and let DNAT-ed loopback traffic
+    # (127.0.0.1:hostPort) leave through it; both are settings of our own interface.
+    _sysctl(f"/proc/sys/net/ipv4/conf/{name}/forwarding", "1")
+    if localnet:
+        _sysctl(f"/proc/sys/net/ipv4/conf/{name}/route_localnet", "1")
+    return made
+
+
+def enable_ip_forward() -> None:
+    path = "/proc/sys/net/ipv4/ip_forward"
+    with open(path) as f:
+        if f.read().strip() == "1":
+            return
+    _sysctl(path, "1")
+
+
+def delete_link(name: str) -> bool:
+    """Delete a link by name; True if it was there."""
+    with IPRoute() as ipr:
+        index = link_index(ipr, name)
+        if index is None:
+            return False
+        try:
+            ipr.link("del", index=index)
+        except NetlinkError as e:
+            if e.code != errno.ENODEV:
+                raise
+            return False
+    return True
+
+
+def make_veth(host_ifname: str, *, peer: str, netns_path: Path, bridge: str, mtu: int, link_alias: str,
+              mac: str, ip: str, prefix_len: int, gateway: str | None) -> None:
+    """A veth pair: host end on the bridge, the other end made directly inside the namespace as `peer`,
+    with its address, MAC and (when gateway is given) the default route. All or nothing."""
+    fd = netns.open_fd(netns_path)
+    try:
+        with IPRoute() as ipr:
+            bridge_index = link_index(ipr, bridge)
+            if bridge_index is None:
+                raise FileNotFoundError(f"the bridge {bridge} is missing")
+            ipr.link("add", ifname=host_ifname, kind="veth", mtu=mtu,
+                     peer={"ifname": peer, "net_ns_fd": fd, "mtu": mtu, "address": mac})
+            try:
+                index = wait_for_link(ipr, host_ifname)
+                ipr.link("set", index=index, master=bridge_index, ifalias=link_alias, state="up")
+
+                def inside(nsr: IPRoute):
+                    peer_index = wait_for_link(nsr, peer)
+                    nsr.addr("add", index=peer_index, address=ip, prefixlen=prefix_len)
+                    nsr.link("set", index=peer_index, state="up")
+                    if gateway:
+                        nsr.route("add", dst="0.0.0.0/0", gateway=gateway, oif=peer_index)
+
+                netns.in_netns(netns_path, inside)
+            except BaseException:
+                delete_link(host_ifname)
+                raise
+    finally:
+        os.close(fd)
+
+
+def tagged_links(tag: str) -> list[tuple[str, str, str]]:
+    """(ifname, kind, id) of every host link whose alias says it is ours (this root's)."""
+    found = []
+    with IPRoute() as ipr:
+        for link in ipr.get_links():
+            parsed = parse_alias(link.get_attr("IFLA_IFALIAS"))
+            if parsed and parsed[0] == tag:
+                found.append((link.get_attr("IFLA_IFNAME"), parsed[1], parsed[2]))
+    return found
+
+
+def sandbox_links(netns_path: Path) -> list[str]:
+    return netns.in_netns(netns_path, lambda ipr: [link.get_attr("IFLA_IFNAME") for link in ipr.get_links()])
+
+
+def move_default_route(netns_path: Path, ifname: str, gateway: str) -> None:
+    """Point the sandbox's default route through ifname (after the interface that held it left)."""
+    def inside(nsr: IPRoute):
+        index = link_index(nsr, ifname)
+        if index is None:
+            return
+        for route in nsr.get_routes(family=2, table=254):
+            if route["dst_len"] == 0:
+                return
+        nsr.route("add", dst="0.0.0.0/0", gateway=gateway, oif=index)
+
+    netns.in_netns(netns_path, inside)
+
+
+def exists(name: str) -> bool:
+    with IPRoute() as ipr:
+        return link_index(ipr, name) is not None
