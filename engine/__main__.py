@@ -8,6 +8,7 @@ comes from ``--root`` or ``BERTH_ROOT`` (default ``/var/lib/berth``).
 from __future__ import annotations
 
 import argparse
+import importlib
 import datetime
 import getpass
 import json
@@ -410,7 +411,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = isub.add_parser("layers", help="the image's layer directories, lowest first")
     p.add_argument("name")
     p.set_defaults(func=cmd_layers)
+
+    for module in COMMAND_MODULES:
+        importlib.import_module(module).register(sub)
     return parser
+
+
+# Each area of the engine adds its own commands (``register(subparsers)``).
+COMMAND_MODULES = ["engine.cli_network"]
 
 
 def main(argv: list[str] | None = None) -> int:
