@@ -418,7 +418,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # Each area of the engine adds its own commands (``register(subparsers)``).
-COMMAND_MODULES = ["engine.cli_network"]
+COMMAND_MODULES = ["engine.cli_network", "engine.cli_build"]
 
 
 def main(argv: list[str] | None = None) -> int:

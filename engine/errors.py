@@ -43,3 +43,21 @@ class UnsafeContent(EngineError):
 
 class RegistryError(EngineError):
     """A registry answered with an error or could not be reached."""
+
+
+class CommandNotFound(EngineError):
+    """The container's command does not exist in its image (``run`` exits 127, as Docker)."""
+
+
+class CommandNotExecutable(EngineError):
+    """The container's command exists but cannot be run: not executable, or a directory (exit 126)."""
+
+
+class BuildFailed(EngineError):
+    """A build step failed (a RUN exited non-zero…): the message names the step, its exit code and last output."""
+
+    def __init__(self, message: str, *, step: int = 0, exit_code: int | None = None, output: list[str] | None = None):
+        super().__init__(message)
+        self.step = step
+        self.exit_code = exit_code
+        self.output = output or []
