@@ -162,7 +162,6 @@ class Builder:
             target = found[0]
         needed = self._needed(stages, target)
         self.total = sum(1 + len(s.instructions) for s in stages if s.index in needed)
-        self.network_noted = False
         built: dict[int, StageBuild] = {}
         self.stages, self.built = stages, built
         for stage in stages:
@@ -664,11 +663,9 @@ class Builder:
         view = self._view(sb.state)
         uid, gid = self._resolve_user(view, user, what)
         stack = [self.svc.layer_dir(layer.diff_id) / "fs" for layer in sb.state.layers]
-        if network in ("default", "bridge") and not self.network_noted:
-            self.network_noted = True
-            self.emit("note: the build bridge network is not available yet: RUN steps run with --network=none")
         name = f"berth-build-{uuid.uuid4().hex[:16]}"
-        config = StepConfig(argv, run_env, f"{uid}:{gid}", sb.cfg.get("WorkingDir") or "/", "none", name)
+        config = StepConfig(argv, run_env, f"{uid}:{gid}", sb.cfg.get("WorkingDir") or "/",
+                            "none" if network == "none" else "bridge", name)
         self.result.containers += 1
         self.emit(f" ---> Running in {name[len('berth-build-'):][:12]}")
         with self.runner.run(stack, config, self.emit) as step:
@@ -807,4 +804,22 @@ def prune_cache(svc: ImageService) -> tuple[int, int]:
                 if (leftover / "rootfs").is_mount():
                     unmount(str(leftover / "rootfs"))
                 shutil.rmtree(leftover, ignore_errors=True)
+        remove_build_sandboxes(svc.root)
     return entries, svc.gc()
+
+
+def remove_build_sandboxes(root: Path) -> int:
+    """Tear down the network sandboxes of RUN steps that a killed build left."""
+    if not (root / "network").exists():
+        return 0
+    from engine.network.service import Networks
+
+    nets = Networks(root)
+    try:
+        left = [row["container_id"] for row in nets.state.all("SELECT container_id FROM sandboxes")
+                if row["container_id"].startswith("berth-build-")]
+        for cid in left:
+            nets.teardown(cid)
+        return len(left)
+    finally:
+        nets.close()

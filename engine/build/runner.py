@@ -11,8 +11,10 @@ the container, the mount, the directories.
 ``RuncStepRunner`` is the implementation for now: an overlay mount of the layers
 plus a writable upper dir, a minimal OCI spec with ``runc spec``-like defaults
 and Docker's capabilities, run by runc under a state root of its own. Network:
-``none`` (a fresh network namespace holding only its loopback). It is small on
-purpose: when the containers runtime (``engine/runtime``) offers spec generation
+``none`` (a fresh network namespace holding only its loopback) or ``bridge``
+(a sandbox on the engine's default bridge network, made by ``engine.network``
+and removed with the step, with /etc/hosts, /etc/hostname and /etc/resolv.conf
+to match, which never end up in the step's layer). It is small on purpose: when the containers runtime (``engine/runtime``) offers spec generation
 and a driver, a runner built on them replaces this one behind the same interface.
 
     runner = RuncStepRunner(root)
@@ -57,7 +59,7 @@ class StepConfig:
     env: list[str]
     user: str = "0:0"          # numeric uid:gid, resolved by the builder from the image's /etc/passwd
     workdir: str = "/"
-    network: str = "none"
+    network: str = "none"      # "none" or "bridge"
     name: str = ""             # the container's id; made up when empty
 
 
@@ -100,7 +102,12 @@ def find_runc() -> str:
     return path
 
 
-def spec(rootfs: Path, config: StepConfig, hostname: str) -> dict:
+# Files the network layer writes for a bridged step, bind-mounted over the rootfs's.
+NETWORK_FILES = ("hosts", "hostname", "resolv.conf")
+
+
+def spec(rootfs: Path, config: StepConfig, hostname: str, netns: Path | None = None,
+         files: Path | None = None) -> dict:
     uid, _, gid = config.user.partition(":")
     caps = list(DEFAULT_CAPS)
     return {
@@ -126,10 +133,14 @@ def spec(rootfs: Path, config: StepConfig, hostname: str) -> dict:
              "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]},
             {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"]},
             {"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", "ro"]},
+        ] + [
+            {"destination": f"/etc/{name}", "type": "bind", "source": str(files / name), "options": ["rbind", "ro"]}
+            for name in (NETWORK_FILES if files else ())
         ],
         "linux": {
-            # A new network namespace holds only its own loopback: the "none" network.
-            "namespaces": [{"type": t} for t in ("pid", "network", "ipc", "uts", "mount")],
+            # Without a path, a new network namespace holds only its own loopback: the "none" network.
+            "namespaces": [{"type": t} for t in ("pid", "ipc", "uts", "mount")]
+            + [{"type": "network", "path": str(netns)} if netns else {"type": "network"}],
             "maskedPaths": MASKED,
             "readonlyPaths": READONLY,
         },
@@ -137,10 +148,31 @@ def spec(rootfs: Path, config: StepConfig, hostname: str) -> dict:
 
 
 class RuncStepRunner:
-    def __init__(self, root: Path, runc: str | None = None):
+    def __init__(self, root: Path, runc: str | None = None, networks=None):
+        self.root = Path(root)
         self.work_dir = Path(root) / "build" / "run"
         self.state_dir = Path(root) / "build" / "runc"   # runc's own state, apart from the containers'
         self.runc = runc or find_runc()
+        self._networks = networks   # an engine.network Networks; made on first bridged step
+
+    @property
+    def networks(self):
+        if self._networks is None:
+            from engine.network.service import Networks
+
+            self._networks = Networks(self.root)
+        return self._networks
+
+    def _network(self, cid: str, config: StepConfig, files: Path) -> Path | None:
+        """A sandbox on the default bridge for a bridged step; None for ``none``."""
+        if config.network != "bridge":
+            return None
+        from engine.network.model import NetworkRequest
+
+        setup = self.networks.setup(cid, NetworkRequest(
+            mode="bridge", name=cid, hostname=cid[:12], hosts_file=files / "hosts",
+            resolv_file=files / "resolv.conf", hostname_file=files / "hostname"))
+        return Path(setup.sandbox.path)
 
     @contextlib.contextmanager
     def run(self, layers: list[Path], config: StepConfig, on_line: Callable[[str], None]):
@@ -148,15 +180,21 @@ class RuncStepRunner:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(dir=self.work_dir, prefix="step-"))
         cid = config.name or f"berth-build-{uuid.uuid4().hex[:16]}"
-        rootfs, mounted, proc = tmp / "rootfs", False, None
+        rootfs, mounted, proc, netns = tmp / "rootfs", False, None, None
         try:
-            for d in ("upper", "work", "rootfs", "init/proc", "init/sys", "init/dev"):
+            for d in ("upper", "work", "rootfs", "init/proc", "init/sys", "init/dev", "files"):
                 (tmp / d).mkdir(parents=True, mode=0o755)
+            netns = self._network(cid, config, tmp / "files")
+            if netns is not None:
+                (tmp / "init/etc").mkdir(mode=0o755)
+                for name in NETWORK_FILES:
+                    (tmp / "init/etc" / name).touch(mode=0o644)
             # The init layer holds the mount points, so that they never show in the step's changes.
             lower = ":".join([str(tmp / "init")] + [str(p) for p in reversed(layers)])
             _mount("overlay", str(rootfs), "overlay", f"lowerdir={lower},upperdir={tmp / 'upper'},workdir={tmp / 'work'}")
             mounted = True
-            (tmp / "config.json").write_text(json.dumps(spec(rootfs, config, cid[:12])))
+            (tmp / "config.json").write_text(json.dumps(
+                spec(rootfs, config, cid[:12], netns, tmp / "files" if netns else None)))
             result = StepRun(upper=tmp / "upper")
             last = collections.deque(maxlen=KEEP_LINES)
             proc = subprocess.Popen([self.runc, "--root", str(self.state_dir), "run", "--bundle", str(tmp), cid],
@@ -180,4 +218,6 @@ class RuncStepRunner:
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             if mounted:
                 unmount(str(rootfs))
+            if config.network == "bridge" and self._networks is not None:
+                self._networks.teardown(cid)
             shutil.rmtree(tmp, ignore_errors=True)

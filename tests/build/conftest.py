@@ -43,12 +43,31 @@ def mounts_under(path: Path) -> list[str]:
 
 
 @pytest.fixture
-def work():
-    """A unique directory holding the engine root and contexts; nothing mounted survives it."""
+def work(monkeypatch):
+    """A unique directory holding the engine root and contexts; nothing mounted survives it.
+
+    RUN steps use the default bridge network: each test gets a bridge, an nftables
+    table and an address pool of its own (through the engine's BERTH_* settings, so
+    that command-line builds in a subprocess get them too), all removed at the end.
+    """
+    import secrets
+
+    tag = secrets.token_hex(3)
+    monkeypatch.setenv("BERTH_DEFAULT_BRIDGE", f"berth-b{tag}")
+    monkeypatch.setenv("BERTH_FIREWALL_TABLE", f"berth_b{tag}")
+    monkeypatch.setenv("BERTH_ADDRESS_POOLS", "10.233.0.0/16/24")
+    monkeypatch.setenv("BERTH_IP_FORWARD", "0")
+    monkeypatch.setenv("BERTH_FORWARD_DNS", "0")
     path = Path(tempfile.mkdtemp(prefix="berth-build-test-"))
     try:
         yield path
     finally:
+        if (path / "root" / "network").exists():
+            from engine.network.service import Networks
+
+            nets = Networks(path / "root")
+            nets.destroy_everything()
+            nets.close()
         left = mounts_under(path)
         for point in sorted(left, key=len, reverse=True):
             subprocess.run(["umount", "-l", point], check=False)
