@@ -1,7 +1,10 @@
 """The engine's facade: what the workers and the command line call. Plain dataclasses in and out.
 
-Images (this part): ``pull``, ``push``, ``list_images``, ``inspect_image``, ``tag``,
+Images: ``pull``, ``push``, ``list_images``, ``inspect_image``, ``tag``,
 ``remove_image``, ``prune_images``, ``history``, ``save``, ``load``, ``layer_stack``.
+Builds: ``build``, ``prune_build_cache``. Networks: ``networks`` (an
+``engine.network.service.Networks``: create, list, inspect, remove, prune, setup,
+teardown…).
 
     engine = Engine(root="/var/lib/berth")          # or BERTH_ROOT, or the default
     result = engine.pull("busybox", progress=print)
@@ -15,7 +18,7 @@ from __future__ import annotations
 import os
 import threading
 from pathlib import Path
-from typing import BinaryIO, Callable
+from typing import TYPE_CHECKING, BinaryIO, Callable
 
 from engine.images import archive
 from engine.images import pull as _pull
@@ -25,6 +28,9 @@ from engine.images.model import (HistoryEntry, ImageSummary, LoadResult, Progres
 from engine.images.service import ImageService, engine_root
 from engine.images.settings import ImageSettings
 from engine.registry.auth import Credentials
+
+if TYPE_CHECKING:
+    from engine.build.model import BuildLine, BuildOptions, BuildResult
 
 __all__ = [
     "Engine", "Credentials", "ImageSettings", "Progress", "PullResult", "PushResult", "ImageSummary",
@@ -40,6 +46,7 @@ class Engine:
         self._images: ImageService | None = None
         self._settings = settings
         self._lock = threading.Lock()
+        self._networks = None
 
     @property
     def images(self) -> ImageService:
@@ -84,3 +91,28 @@ class Engine:
 
     def layer_stack(self, name: str) -> list[Path]:
         return self.images.layer_stack(name)
+
+    # -- builds ----------------------------------------------------------
+
+    def build(self, options: "BuildOptions", progress: Callable[["BuildLine"], None] | None = None) -> "BuildResult":
+        from engine.build.builder import Builder
+
+        return Builder(self.images).build(options, progress=progress)
+
+    def prune_build_cache(self) -> tuple[int, int]:
+        """``builder prune``: (cache entries removed, bytes reclaimed)."""
+        from engine.build.builder import prune_cache
+
+        return prune_cache(self.images)
+
+    # -- networks --------------------------------------------------------
+
+    @property
+    def networks(self):
+        """The host's networks (``engine.network.service.Networks``), made on first use."""
+        with self._lock:
+            if self._networks is None:
+                from engine.network.service import Networks
+
+                self._networks = Networks(self.root)
+        return self._networks
