@@ -418,11 +418,36 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # Each area of the engine adds its own commands (``register(subparsers)``).
-COMMAND_MODULES = ["engine.cli_network", "engine.cli_build"]
+COMMAND_MODULES = ["engine.cli_containers", "engine.cli_network", "engine.cli_build"]
+
+
+# Docker answers a bad flag of these with 125, not argparse's 2.
+EXIT_125_ON_USAGE = ("run", "create", "exec")
+
+
+def command_of(argv: list[str]) -> str | None:
+    """The subcommand named in argv, past the global options (``--root DIR``)."""
+    i = 0
+    while i < len(argv):
+        if argv[i] == "--root":
+            i += 2
+        elif argv[i].startswith("--root="):
+            i += 1
+        elif argv[i].startswith("-"):
+            return None
+        else:
+            return argv[i]
+    return None
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:
+        if exc.code not in (0, None) and command_of(argv) in EXIT_125_ON_USAGE:
+            return 125
+        raise
     try:
         return args.func(args)
     except EngineError as exc:

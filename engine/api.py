@@ -27,7 +27,12 @@ from engine.images.model import (HistoryEntry, ImageSummary, LoadResult, Progres
                                  PushResult, RemoveResult)
 from engine.images.service import ImageService, engine_root
 from engine.images.settings import ImageSettings
+from engine.containers.store import containers_using_image
+from engine.images import usage
 from engine.registry.auth import Credentials
+
+# rmi and image prune ask the container records of the same root before deleting.
+usage.register_finder(containers_using_image)
 
 if TYPE_CHECKING:
     from engine.build.model import BuildLine, BuildOptions, BuildResult

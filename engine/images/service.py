@@ -350,7 +350,7 @@ class ImageService:
         image_id = self.resolve(name)
         tags = [n for n, _ in self.meta.tags(image_id)]
         digests = self.meta.repo_digests(image_id)
-        users = usage.users_of(image_id)
+        users = usage.users_of(image_id, self.root)
         by_reference = not _looks_like_id(name, image_id)
         if by_reference:
             ref = parse(name)
@@ -398,7 +398,7 @@ class ImageService:
         for summary in self.summaries():
             if summary.repo_tags and not all:
                 continue
-            if usage.users_of(summary.id):
+            if usage.users_of(summary.id, self.root):
                 continue
             for n, _ in self.meta.tags(summary.id):
                 self.meta.remove_tag(n)

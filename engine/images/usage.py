@@ -1,20 +1,22 @@
 """Who uses an image: the hook the container code fills in.
 
 The image code cannot know about containers (they come later and live in their
-own store). A container store registers a *finder*: given an image id, it returns
-descriptions of the containers that use it (``["web-1 (running)"]``). ``rmi``
+own store). A container store registers a *finder*: given an image id and the
+engine root asking, it returns descriptions of the containers of that root that
+use it (``["web-1 (running)"]``). ``rmi``
 refuses to delete such an image unless forced, and then only untags it, so the
 layers under a container never vanish; ``image prune`` skips it.
 
     from engine.images import usage
-    usage.register_finder(lambda image_id: [c.name for c in containers if c.image_id == image_id])
+    usage.register_finder(lambda image_id, root: [c.name for c in containers_of(root) if c.image_id == image_id])
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Callable
 
-Finder = Callable[[str], list[str]]
+Finder = Callable[[str, Path], list[str]]
 _finders: list[Finder] = []
 
 
@@ -28,8 +30,8 @@ def unregister_finder(finder: Finder) -> None:
         _finders.remove(finder)
 
 
-def users_of(image_id: str) -> list[str]:
+def users_of(image_id: str, root: Path) -> list[str]:
     users: list[str] = []
     for finder in list(_finders):
-        users.extend(finder(image_id))
+        users.extend(finder(image_id, root))
     return users

@@ -1,0 +1,756 @@
+"""Container commands of ``python -m engine``, with Docker's names, flags and exit codes.
+
+``register(subparsers)`` adds ``run``, ``create``, ``start``, ``stop``, ``kill``,
+``restart``, ``pause``, ``unpause``, ``rm``, ``wait``, ``ps``, ``inspect``, ``logs``,
+``exec``, ``top``, ``stats``, ``rename`` and ``volume create|ls|inspect|rm|prune``.
+Until it is wired into ``engine/__main__.py``, ``python -m engine.cli_containers …``
+runs them alone.
+
+Exit codes of ``run`` (and ``exec``), as Docker's: the container's own code; 125
+when the engine refused (bad input, missing image, unknown user…); 126 when the
+command cannot be invoked; 127 when it is not found.
+
+Settings: ``--root``/``BERTH_ROOT`` (default /var/lib/berth); ``BERTH_CGROUP_PARENT``
+(default ``/berth``). Images come from ``<root>/local-images`` (see
+``engine.containers.images.DirectoryImageSource``) and then from the engine's
+image store, pulled when missing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import re
+import select
+import signal
+import socket
+import sys
+import time
+from pathlib import Path
+
+from engine.errors import CommandNotExecutable, CommandNotFound, EngineError, NotFound
+
+DEFAULT_ROOT = "/var/lib/berth"
+STDERR_PIPE = 3  # conmon's attach packets start with the pipe: 2 stdout, 3 stderr
+
+
+# -- the service --------------------------------------------------------------------
+
+
+def engine_root(args: argparse.Namespace) -> Path:
+    return Path(getattr(args, "root", None) or os.environ.get("BERTH_ROOT") or DEFAULT_ROOT)
+
+
+def containers_service(args: argparse.Namespace):
+    from engine.containers.images import ChainImageSource, DirectoryImageSource, EngineImageSource
+    from engine.containers.service import Containers
+
+    root = engine_root(args)
+    images = ChainImageSource(DirectoryImageSource(root / "local-images"), EngineImageSource(root))
+    return Containers(root, images, cgroup_parent=os.environ.get("BERTH_CGROUP_PARENT", "/berth"),
+                      long_lived=False)
+
+
+def run_exit_code(exc: EngineError) -> int:
+    if isinstance(exc, CommandNotFound):
+        return 127
+    if isinstance(exc, CommandNotExecutable):
+        return 126
+    return 125
+
+
+def guarded(fn, code_for=lambda exc: 1):
+    def wrapper(args):
+        try:
+            return fn(args)
+        except EngineError as exc:
+            print(f"Error: {exc}", file=sys.stderr)
+            return code_for(exc)
+        except BrokenPipeError:
+            return 0
+
+    return wrapper
+
+
+# -- parsing helpers -----------------------------------------------------------------
+
+
+def parse_labels(items: list[str]) -> dict[str, str]:
+    out = {}
+    for item in items or []:
+        k, _, v = item.partition("=")
+        out[k] = v
+    return out
+
+
+def parse_log_opts(items: list[str]) -> dict[str, str]:
+    from engine.errors import InvalidArgument
+
+    out = {}
+    for item in items or []:
+        k, eq, v = item.partition("=")
+        if not eq:
+            raise InvalidArgument(f"invalid --log-opt {item!r}: want KEY=VALUE")
+        out[k] = v
+    return out
+
+
+def parse_time_arg(text: str | None) -> float | None:
+    """``--since``/``--until``: RFC 3339, a Unix timestamp, or a duration ago (``10s``, ``5m``, ``1h``)."""
+    from engine.errors import InvalidArgument
+
+    if not text:
+        return None
+    m = re.fullmatch(r"(\d+(?:\.\d+)?)(ms|s|m|h)", text)
+    if m:
+        mult = {"ms": 0.001, "s": 1, "m": 60, "h": 3600}[m.group(2)]
+        return time.time() - float(m.group(1)) * mult
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    try:
+        when = datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise InvalidArgument(f"invalid time {text!r}: use RFC 3339, a Unix timestamp or a duration like 10m") from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=datetime.timezone.utc)
+    return when.timestamp()
+
+
+def render(template: str, value) -> str:
+    """A small part of Go's text/template, enough for ``--format``: ``{{.A.B}}``, ``{{json .A}}``."""
+
+    def lookup(path: str):
+        v = value
+        for part in [p for p in path.split(".") if p]:
+            if isinstance(v, dict):
+                v = v.get(part)
+            else:
+                v = getattr(v, part, None)
+        return v
+
+    def show(v) -> str:
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        if v is None:
+            return "<no value>"
+        if isinstance(v, (dict, list)):
+            return json.dumps(v)
+        return str(v)
+
+    def sub(m: re.Match) -> str:
+        expr = m.group(1).strip()
+        if expr.startswith("json "):
+            return json.dumps(lookup(expr[5:].strip()))
+        return show(lookup(expr))
+
+    return re.sub(r"\{\{(.*?)\}\}", sub, template).replace("\\t", "\t").replace("\\n", "\n")
+
+
+def add_run_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("image")
+    p.add_argument("command", nargs=argparse.REMAINDER)
+    p.add_argument("--name", default="")
+    p.add_argument("-e", "--env", action="append", default=[])
+    p.add_argument("--env-file", action="append", default=[])
+    p.add_argument("-w", "--workdir", default="")
+    p.add_argument("-u", "--user", default="")
+    p.add_argument("-h", "--hostname", default="")
+    p.add_argument("-l", "--label", action="append", default=[])
+    p.add_argument("--entrypoint", default=None)
+    p.add_argument("--stop-signal", default="")
+    p.add_argument("--stop-timeout", type=int, default=None)
+    p.add_argument("--read-only", action="store_true")
+    p.add_argument("--tmpfs", action="append", default=[])
+    p.add_argument("--shm-size", default="")
+    p.add_argument("-v", "--volume", action="append", default=[])
+    p.add_argument("--mount", action="append", default=[])
+    p.add_argument("-m", "--memory", default="")
+    p.add_argument("--memory-swap", default="")
+    p.add_argument("--cpus", default="")
+    p.add_argument("-c", "--cpu-shares", type=int, default=None)
+    p.add_argument("--pids-limit", type=int, default=None)
+    p.add_argument("--cap-add", action="append", default=[])
+    p.add_argument("--cap-drop", action="append", default=[])
+    p.add_argument("--privileged", action="store_true")
+    p.add_argument("--network", "--net", default="none")
+    p.add_argument("--restart", default="no")
+    p.add_argument("--rm", action="store_true")
+    p.add_argument("--init", action="store_true")
+    p.add_argument("-t", "--tty", action="store_true")
+    p.add_argument("-i", "--interactive", action="store_true")
+    p.add_argument("--log-opt", action="append", default=[])
+    p.add_argument("--pull", default="missing", choices=["always", "missing", "never"])
+
+
+def run_options(args: argparse.Namespace):
+    from engine.containers.model import RunOptions
+
+    command = list(args.command)
+    if command and command[0] == "--":
+        command = command[1:]
+    entrypoint = None
+    if args.entrypoint is not None:
+        entrypoint = [args.entrypoint] if args.entrypoint else []
+    return RunOptions(
+        image=args.image, command=command, entrypoint=entrypoint, name=args.name, env=args.env,
+        env_files=args.env_file, workdir=args.workdir, user=args.user, hostname=args.hostname,
+        labels=parse_labels(args.label), stop_signal=args.stop_signal, stop_timeout=args.stop_timeout,
+        read_only=args.read_only, tmpfs=args.tmpfs, shm_size=args.shm_size, volumes=args.volume,
+        mounts=args.mount, memory=args.memory, memory_swap=args.memory_swap, cpus=args.cpus,
+        cpu_shares=args.cpu_shares, pids_limit=args.pids_limit, cap_add=args.cap_add, cap_drop=args.cap_drop,
+        privileged=args.privileged, network=args.network, restart=args.restart, auto_remove=args.rm,
+        init=args.init, tty=args.tty, interactive=args.interactive, log_opts=parse_log_opts(args.log_opt),
+        pull=args.pull,
+    )
+
+
+# -- run, create, start ----------------------------------------------------------------
+
+
+def relay_attached(svc, cid: str, sock: socket.socket, interactive: bool, tty: bool) -> int:
+    """Copy the container's output (and our stdin with ``-i``) until it exits; return its exit code."""
+    from engine.runtime.monitor import resize
+    from engine.runtime.terminal import window_size
+
+    out_fd, err_fd = sys.stdout.fileno(), sys.stderr.fileno()
+    bundle = svc.store.path(cid) / "bundle"
+    saved = None
+    stdin_fd = sys.stdin.fileno() if interactive else None
+    if tty and os.isatty(out_fd):
+        size = window_size(out_fd)
+        if size:
+            resize(bundle, *size)
+        try:
+            signal.signal(signal.SIGWINCH, lambda *_: (window_size(out_fd) and resize(bundle, *window_size(out_fd))))
+        except ValueError:
+            pass
+    if tty and stdin_fd is not None and os.isatty(stdin_fd):
+        import termios
+        import tty as ttymod
+
+        saved = termios.tcgetattr(stdin_fd)
+        ttymod.setraw(stdin_fd)
+    if not tty:
+        # --sig-proxy: pass Ctrl-C and friends on to the container.
+        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT):
+            signal.signal(signum, lambda s, _f: _forward(svc, cid, s))
+    exits = svc.exit_watch()
+    watch = [sock] + ([stdin_fd] if stdin_fd is not None else []) + ([exits] if exits.fileno() >= 0 else [])
+    pause = 0.001
+    try:
+        while True:
+            try:
+                ready, _, _ = select.select(watch, [], [], pause)
+            except InterruptedError:
+                continue
+            if sock in ready:
+                try:
+                    packet = sock.recv(65536)
+                except OSError:
+                    packet = b""
+                if not packet:
+                    watch.remove(sock)
+                    if stdin_fd is None or stdin_fd not in watch:
+                        break
+                else:
+                    os.write(err_fd if packet[0] == STDERR_PIPE else out_fd, packet[1:])
+                pause = 0.001
+            if stdin_fd is not None and stdin_fd in ready:
+                data = os.read(stdin_fd, 8192)
+                if data:
+                    sock.sendall(data)
+                else:
+                    watch.remove(stdin_fd)
+                    sock.shutdown(socket.SHUT_WR)
+            if exits in ready:
+                exits.drain()
+            if not ready or exits in ready:
+                if svc.exit_code_file(cid) is not None:
+                    break
+                pause = min(pause * 2, 0.05 if exits.fileno() >= 0 else 0.003)
+        # drain what conmon already sent
+        sock.setblocking(False)
+        while True:
+            try:
+                packet = sock.recv(65536)
+            except (BlockingIOError, OSError):
+                break
+            if not packet:
+                break
+            os.write(err_fd if packet[0] == STDERR_PIPE else out_fd, packet[1:])
+    finally:
+        sock.close()
+        if saved is not None:
+            import termios
+
+            termios.tcsetattr(stdin_fd, termios.TCSADRAIN, saved)
+    return svc.wait(cid)
+
+
+def _forward(svc, cid: str, signum: int) -> None:
+    try:
+        svc.kill(cid, signum)
+    except EngineError:
+        pass
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    svc = containers_service(args)
+    opts = run_options(args)
+    if args.detach and opts.auto_remove:
+        pass  # the exit hook removes it
+    rec = svc.create(opts)
+    cid = rec["Id"]
+    if args.detach:
+        try:
+            svc.start(cid)
+        except BaseException:
+            _remove_quietly(svc, cid)
+            raise
+        print(cid)
+        return 0
+    attached = {}
+    try:
+        svc.start(cid, before_start=lambda r: attached.setdefault("sock", svc.attach(cid)), waiter=os.getpid())
+    except BaseException:
+        _remove_quietly(svc, cid)
+        raise
+    code = relay_attached(svc, cid, attached["sock"], opts.interactive, opts.tty)
+    if opts.auto_remove:
+        _remove_quietly(svc, cid)
+    return code
+
+
+def _remove_quietly(svc, cid: str) -> None:
+    try:
+        svc.remove(cid, force=True, volumes=True)
+    except NotFound:
+        pass
+
+
+def cmd_create(args: argparse.Namespace) -> int:
+    rec = containers_service(args).create(run_options(args))
+    print(rec["Id"])
+    return 0
+
+
+def cmd_start(args: argparse.Namespace) -> int:
+    svc = containers_service(args)
+    if args.attach and len(args.containers) == 1:
+        cid = svc._find(args.containers[0])
+        attached = {}
+        rec = svc.start(cid, before_start=lambda r: attached.setdefault("sock", svc.attach(cid)))
+        if "sock" not in attached:
+            return svc.wait(cid)
+        return relay_attached(svc, cid, attached["sock"], args.interactive, rec["Options"]["tty"])
+    failed = 0
+    for ref in args.containers:
+        try:
+            svc.start(ref)
+            print(ref)
+        except EngineError as exc:
+            print(f"Error: {exc}", file=sys.stderr)
+            failed = 1
+    return failed
+
+
+def _each(args, action) -> int:
+    svc = containers_service(args)
+    failed = 0
+    for ref in args.containers:
+        try:
+            action(svc, ref)
+            print(ref)
+        except EngineError as exc:
+            print(f"Error: {exc}", file=sys.stderr)
+            failed = 1
+    return failed
+
+
+def cmd_stop(args):
+    return _each(args, lambda svc, ref: svc.stop(ref, args.time, args.signal))
+
+
+def cmd_kill(args):
+    return _each(args, lambda svc, ref: svc.kill(ref, args.signal))
+
+
+def cmd_restart(args):
+    return _each(args, lambda svc, ref: svc.restart(ref, args.time))
+
+
+def cmd_pause(args):
+    return _each(args, lambda svc, ref: svc.pause(ref))
+
+
+def cmd_unpause(args):
+    return _each(args, lambda svc, ref: svc.unpause(ref))
+
+
+def cmd_rm(args):
+    return _each(args, lambda svc, ref: svc.remove(ref, force=args.force, volumes=args.volumes))
+
+
+def cmd_wait(args):
+    svc = containers_service(args)
+    failed = 0
+    for ref in args.containers:
+        try:
+            print(svc.wait(ref))
+        except EngineError as exc:
+            print(f"Error: {exc}", file=sys.stderr)
+            failed = 1
+    return failed
+
+
+def cmd_rename(args):
+    containers_service(args).rename(args.container, args.new_name)
+    return 0
+
+
+# -- looking ------------------------------------------------------------------------------
+
+
+def cmd_ps(args):
+    svc = containers_service(args)
+    filters: dict[str, list[str]] = {}
+    for f in args.filter:
+        k, _, v = f.partition("=")
+        filters.setdefault(k, []).append(v)
+    rows = svc.list(all=args.all or any(k in ("status", "exited") for k in filters), filters=filters)
+    if args.last:
+        rows = rows[: args.last]
+    if args.quiet:
+        for r in rows:
+            print(r.id if args.no_trunc else r.id[:12])
+        return 0
+    if args.format:
+        fmt = args.format
+        header = fmt.startswith("table")
+        fmt = fmt[5:].lstrip() if header else fmt
+        for r in rows:
+            view = {"ID": r.id if args.no_trunc else r.id[:12], "Names": r.name, "Image": r.image,
+                    "Command": json.dumps(r.command), "CreatedAt": r.created, "Status": r.status, "State": r.state,
+                    "Labels": ",".join(f"{k}={v}" for k, v in r.labels.items()), "Ports": "", "Pid": r.pid,
+                    "ExitCode": r.exit_code}
+            print(render(fmt, view))
+        return 0
+    table = [["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"]]
+    from engine.containers.service import human_duration, _since
+
+    for r in rows:
+        command = r.command if args.no_trunc or len(r.command) <= 20 else r.command[:19] + "…"
+        table.append([r.id if args.no_trunc else r.id[:12], r.image, f'"{command}"',
+                      f"{human_duration(_since(r.created))} ago", r.status, "", r.name])
+    print_table(table)
+    return 0
+
+
+def print_table(rows: list[list[str]]) -> None:
+    widths = [max(len(str(row[i])) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print("   ".join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip())
+
+
+def cmd_inspect(args):
+    svc = containers_service(args)
+    out, failed = [], 0
+    for ref in args.containers:
+        try:
+            out.append(svc.inspect(ref))
+        except EngineError as exc:
+            print(f"Error: {exc}", file=sys.stderr)
+            failed = 1
+    if args.format:
+        for item in out:
+            print(render(args.format, item))
+    else:
+        print(json.dumps(out, indent=4))
+    return failed
+
+
+def cmd_logs(args):
+    svc = containers_service(args)
+    tail = None if args.tail in (None, "all") else int(args.tail)
+    records = svc.logs(args.container, follow=args.follow, tail=tail, since=parse_time_arg(args.since),
+                       until=parse_time_arg(args.until))
+    out, err = sys.stdout.buffer, sys.stderr.buffer
+    for rec in records:
+        stream = err if rec.stream == "stderr" else out
+        if args.timestamps:
+            stream.write(rec.time.encode() + b" ")
+        stream.write(rec.data)
+        if args.follow:
+            stream.flush()
+    out.flush()
+    err.flush()
+    return 0
+
+
+def cmd_top(args):
+    result = containers_service(args).top(args.container)
+    print_table([result.titles, *result.processes])
+    return 0
+
+
+def human_bytes(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if n < 1024 or unit == "TiB":
+            return f"{n:.4g}{unit}" if unit != "B" else f"{int(n)}B"
+        n /= 1024
+    return str(n)
+
+
+def cmd_stats(args):
+    svc = containers_service(args)
+    refs = args.containers or [s.id for s in svc.list()]
+    while True:
+        rows = [["CONTAINER ID", "NAME", "CPU %", "MEM USAGE / LIMIT", "MEM %", "BLOCK I/O", "PIDS"]]
+        samples = []
+        for ref in refs:
+            try:
+                samples.append(svc.stats(ref, interval=0.5 if args.no_stream else 1.0))
+            except NotFound:
+                continue
+        if args.format:
+            for s in samples:
+                print(render(args.format, {**s.to_dict(), "ID": s.id[:12], "Name": s.name,
+                                           "CPUPerc": f"{s.cpu_percent:.2f}%", "MemPerc": f"{s.memory_percent:.2f}%",
+                                           "MemUsage": f"{human_bytes(s.memory_usage)} / {human_bytes(s.memory_limit)}",
+                                           "PIDs": s.pids}))
+        else:
+            for s in samples:
+                rows.append([s.id[:12], s.name, f"{s.cpu_percent:.2f}%",
+                             f"{human_bytes(s.memory_usage)} / {human_bytes(s.memory_limit)}",
+                             f"{s.memory_percent:.2f}%", f"{human_bytes(s.block_read)} / {human_bytes(s.block_write)}",
+                             str(s.pids)])
+            if not args.no_stream and sys.stdout.isatty():
+                print("\033[2J\033[H", end="")
+            print_table(rows)
+        sys.stdout.flush()
+        if args.no_stream:
+            return 0
+
+
+def cmd_exec(args):
+    from engine.containers.model import ExecOptions
+
+    svc = containers_service(args)
+    command = list(args.command)
+    if command and command[0] == "--":
+        command = command[1:]
+    opts = ExecOptions(command=command, env=args.env, workdir=args.workdir, user=args.user, tty=args.tty,
+                       interactive=args.interactive, detach=args.detach, privileged=args.privileged)
+    if opts.tty:
+        return svc.exec_tty(args.container, opts)
+    return svc.exec(args.container, opts, stdin=sys.stdin if opts.interactive else None)
+
+
+# -- volumes ----------------------------------------------------------------------------------
+
+
+def cmd_volume_create(args):
+    from engine.volumes.service import Volumes
+
+    vol = Volumes(engine_root(args)).create(args.name or "", labels=parse_labels(args.label), driver=args.driver)
+    print(vol.name)
+    return 0
+
+
+def cmd_volume_ls(args):
+    from engine.volumes.service import Volumes
+
+    vols = Volumes(engine_root(args)).list()
+    if args.quiet:
+        for v in vols:
+            print(v.name)
+        return 0
+    print_table([["DRIVER", "VOLUME NAME"], *[[v.driver, v.name] for v in vols]])
+    return 0
+
+
+def cmd_volume_inspect(args):
+    from engine.volumes.service import Volumes
+
+    vols = Volumes(engine_root(args))
+    print(json.dumps([vols.inspect(n).to_docker() for n in args.names], indent=4))
+    return 0
+
+
+def cmd_volume_rm(args):
+    svc = containers_service(args)
+    failed = 0
+    for name in args.names:
+        try:
+            svc.volumes.remove(name, force=args.force)
+            print(name)
+        except EngineError as exc:
+            print(f"Error: {exc}", file=sys.stderr)
+            failed = 1
+    return failed
+
+
+def cmd_volume_prune(args):
+    report = containers_service(args).volumes.prune(all=args.all)
+    if report.deleted:
+        print("Deleted Volumes:")
+        for name in report.deleted:
+            print(name)
+        print()
+    print(f"Total reclaimed space: {human_bytes(report.reclaimed)}")
+    return 0
+
+
+# -- wiring -----------------------------------------------------------------------------------
+
+
+def register(sub) -> None:
+    """Add the container and volume commands to an argparse subparsers object."""
+    run_codes = run_exit_code
+
+    p = sub.add_parser("run", help="create and start a container", add_help=False)
+    p.add_argument("--help", action="help")
+    p.add_argument("-d", "--detach", action="store_true")
+    add_run_flags(p)
+    p.set_defaults(func=guarded(cmd_run, run_codes))
+
+    p = sub.add_parser("create", help="create a container", add_help=False)
+    p.add_argument("--help", action="help")
+    add_run_flags(p)
+    p.set_defaults(func=guarded(cmd_create, run_codes))
+
+    p = sub.add_parser("start", help="start containers")
+    p.add_argument("-a", "--attach", action="store_true")
+    p.add_argument("-i", "--interactive", action="store_true")
+    p.add_argument("containers", nargs="+")
+    p.set_defaults(func=guarded(cmd_start))
+
+    for name, fn, helptext in (("stop", cmd_stop, "stop containers"), ("restart", cmd_restart, "restart containers")):
+        p = sub.add_parser(name, help=helptext)
+        p.add_argument("-t", "--time", "--timeout", type=int, default=None)
+        if name == "stop":
+            p.add_argument("-s", "--signal", default=None)
+        p.add_argument("containers", nargs="+")
+        p.set_defaults(func=guarded(fn))
+
+    p = sub.add_parser("kill", help="send a signal to containers")
+    p.add_argument("-s", "--signal", default="KILL")
+    p.add_argument("containers", nargs="+")
+    p.set_defaults(func=guarded(cmd_kill))
+
+    for name, fn in (("pause", cmd_pause), ("unpause", cmd_unpause), ("wait", cmd_wait)):
+        p = sub.add_parser(name, help=f"{name} containers")
+        p.add_argument("containers", nargs="+")
+        p.set_defaults(func=guarded(fn))
+
+    p = sub.add_parser("rm", help="remove containers")
+    p.add_argument("-f", "--force", action="store_true")
+    p.add_argument("-v", "--volumes", action="store_true")
+    p.add_argument("containers", nargs="+")
+    p.set_defaults(func=guarded(cmd_rm))
+
+    p = sub.add_parser("rename", help="rename a container")
+    p.add_argument("container")
+    p.add_argument("new_name")
+    p.set_defaults(func=guarded(cmd_rename))
+
+    p = sub.add_parser("ps", help="list containers")
+    p.add_argument("-a", "--all", action="store_true")
+    p.add_argument("-q", "--quiet", action="store_true")
+    p.add_argument("-n", "--last", type=int, default=0)
+    p.add_argument("--no-trunc", action="store_true")
+    p.add_argument("-f", "--filter", action="append", default=[])
+    p.add_argument("--format", default="")
+    p.set_defaults(func=guarded(cmd_ps))
+
+    p = sub.add_parser("inspect", help="show containers as JSON")
+    p.add_argument("-f", "--format", default="")
+    p.add_argument("containers", nargs="+")
+    p.set_defaults(func=guarded(cmd_inspect))
+
+    p = sub.add_parser("logs", help="show a container's output")
+    p.add_argument("-f", "--follow", action="store_true")
+    p.add_argument("-n", "--tail", default=None)
+    p.add_argument("--since", default=None)
+    p.add_argument("--until", default=None)
+    p.add_argument("-t", "--timestamps", action="store_true")
+    p.add_argument("container")
+    p.set_defaults(func=guarded(cmd_logs))
+
+    p = sub.add_parser("exec", help="run a command in a running container")
+    p.add_argument("-i", "--interactive", action="store_true")
+    p.add_argument("-t", "--tty", action="store_true")
+    p.add_argument("-d", "--detach", action="store_true")
+    p.add_argument("-e", "--env", action="append", default=[])
+    p.add_argument("-u", "--user", default="")
+    p.add_argument("-w", "--workdir", default="")
+    p.add_argument("--privileged", action="store_true")
+    p.add_argument("container")
+    p.add_argument("command", nargs=argparse.REMAINDER)
+    p.set_defaults(func=guarded(cmd_exec, run_exit_code))
+
+    p = sub.add_parser("top", help="show a container's processes")
+    p.add_argument("container")
+    p.set_defaults(func=guarded(cmd_top))
+
+    p = sub.add_parser("stats", help="show containers' resource usage")
+    p.add_argument("--no-stream", action="store_true")
+    p.add_argument("--format", default="")
+    p.add_argument("containers", nargs="*")
+    p.set_defaults(func=guarded(cmd_stats))
+
+    volume = sub.add_parser("volume", help="manage volumes")
+    vsub = volume.add_subparsers(dest="volume_command", required=True)
+    p = vsub.add_parser("create", help="create a volume")
+    p.add_argument("name", nargs="?", default="")
+    p.add_argument("-d", "--driver", default="local")
+    p.add_argument("--label", action="append", default=[])
+    p.set_defaults(func=guarded(cmd_volume_create))
+    p = vsub.add_parser("ls", aliases=["list"], help="list volumes")
+    p.add_argument("-q", "--quiet", action="store_true")
+    p.set_defaults(func=guarded(cmd_volume_ls))
+    p = vsub.add_parser("inspect", help="show volumes as JSON")
+    p.add_argument("names", nargs="+")
+    p.set_defaults(func=guarded(cmd_volume_inspect))
+    p = vsub.add_parser("rm", aliases=["remove"], help="remove volumes")
+    p.add_argument("-f", "--force", action="store_true")
+    p.add_argument("names", nargs="+")
+    p.set_defaults(func=guarded(cmd_volume_rm))
+    p = vsub.add_parser("prune", help="remove unused volumes")
+    p.add_argument("-a", "--all", action="store_true", help="named volumes too, not only anonymous ones")
+    p.add_argument("-f", "--force", action="store_true")
+    p.set_defaults(func=guarded(cmd_volume_prune))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m engine.cli_containers", description="Berth containers")
+    parser.add_argument("--root", default=None, help="engine root (default: $BERTH_ROOT or /var/lib/berth)")
+    sub = parser.add_subparsers(dest="command", required=True)
+    register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    from engine.__main__ import EXIT_125_ON_USAGE, command_of
+
+    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else argv
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:
+        # argparse's usage errors: Docker answers bad flags of run/create with 125.
+        if exc.code not in (0, None) and command_of(argv) in EXIT_125_ON_USAGE:
+            return 125
+        raise
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

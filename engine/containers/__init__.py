@@ -1,0 +1,1 @@
+"""Containers: records, the lifecycle service, restart policies and user resolution."""

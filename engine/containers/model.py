@@ -1,0 +1,101 @@
+"""Plain data in and out of the container service.
+
+``RunOptions`` is everything ``create``/``run`` accept (Docker's flags, parsed);
+``ExecOptions`` what ``exec`` accepts; the answers are ``ContainerSummary`` (a
+``ps`` row), ``TopResult``, ``StatsSample`` and ``inspect``'s Docker-shaped dict.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+
+@dataclass
+class RunOptions:
+    image: str
+    command: list[str] = field(default_factory=list)
+    entrypoint: list[str] | None = None       # None: the image's; [] clears it
+    name: str = ""
+    env: list[str] = field(default_factory=list)            # KEY=VALUE, or KEY to copy from the caller's env
+    env_files: list[str] = field(default_factory=list)
+    workdir: str = ""
+    user: str = ""
+    hostname: str = ""
+    labels: dict[str, str] = field(default_factory=dict)
+    stop_signal: str = ""
+    stop_timeout: int | None = None
+    read_only: bool = False
+    tmpfs: list[str] = field(default_factory=list)
+    shm_size: str = ""
+    volumes: list[str] = field(default_factory=list)        # -v
+    mounts: list[str] = field(default_factory=list)         # --mount
+    memory: str = ""
+    memory_swap: str = ""
+    cpus: str = ""
+    cpu_shares: int | None = None
+    pids_limit: int | None = None
+    cap_add: list[str] = field(default_factory=list)
+    cap_drop: list[str] = field(default_factory=list)
+    privileged: bool = False
+    network: str = "none"        # "none" (own namespace with lo), "host", or a namespace path
+    restart: str = "no"
+    auto_remove: bool = False
+    init: bool = False
+    tty: bool = False
+    interactive: bool = False
+    log_opts: dict[str, str] = field(default_factory=dict)  # max-size, max-file
+    pull: str = "missing"
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class ExecOptions:
+    command: list[str]
+    env: list[str] = field(default_factory=list)
+    workdir: str = ""
+    user: str = ""
+    tty: bool = False
+    interactive: bool = False
+    detach: bool = False
+    privileged: bool = False
+
+
+@dataclass
+class ContainerSummary:
+    id: str
+    name: str
+    image: str
+    command: str
+    created: str
+    state: str          # created, running, paused, restarting, exited, dead
+    status: str         # "Up 3 seconds", "Exited (0) 2 seconds ago"…
+    exit_code: int
+    labels: dict[str, str]
+    pid: int = 0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class TopResult:
+    titles: list[str]
+    processes: list[list[str]]
+
+
+@dataclass
+class StatsSample:
+    id: str
+    name: str
+    cpu_percent: float
+    memory_usage: int
+    memory_limit: int
+    memory_percent: float
+    pids: int
+    block_read: int
+    block_write: int
+
+    def to_dict(self) -> dict:
+        return asdict(self)

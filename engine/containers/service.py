@@ -1,0 +1,1225 @@
+"""The container service: create, start, stop, kill, restart, pause, unpause, remove, wait,
+list, inspect, logs, exec, top, stats, rename — Docker's verbs over runc and conmon.
+
+Lifecycle of a container::
+
+    create ──► created ──start──► running ──(exit)──► exited ──start──► running …
+                                   │  ▲                   │
+                              pause│  │unpause            └─remove──► (nothing left)
+                                   ▼  │
+                                  paused
+
+``create`` resolves the image, mounts the overlay root filesystem, checks the user
+and the command in it, prepares volumes and /etc files, and writes the record; it
+fails whole or leaves nothing. ``start`` writes the OCI bundle and hands the
+container to its monitor (conmon), which outlives every engine process. The
+*exit* is recorded by whoever sees it first — the monitor's exit hook
+(``engine.containers.hook``, run by conmon), or an engine process waiting for it —
+under the container's lock, exactly once: exit code, OOM kill (from the memory
+cgroup's counter), the runtime's state and the mount are cleaned, and the restart
+policy decides. Only the hook performs restarts, so they happen with no worker
+running.
+
+    containers = Containers(root, images=DirectoryImageSource(dir))
+    rec = containers.create(RunOptions(image="busybox-test", command=["echo", "hi"]))
+    containers.start(rec["Id"])
+    containers.wait(rec["Id"])           # 0
+    containers.logs(rec["Id"])           # [LogRecord(time=…, stream='stdout', data=b'hi\\n')]
+    containers.remove(rec["Id"])
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import shutil
+import signal as signals
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Callable
+
+from engine.containers import restart as policies
+from engine.containers.images import ImageSource, check_pull_policy
+from engine.containers.model import ContainerSummary, ExecOptions, RunOptions, StatsSample, TopResult
+from engine.containers.store import RecordStore, write_json_atomic
+from engine.containers.users import resolve_in_rootfs
+from engine.errors import Conflict, EngineError, InvalidArgument, NotFound
+from engine.logs import files as logfiles
+from engine.runtime import rootfs as overlay
+from engine.runtime import spec as ocispec
+from engine.runtime.cgroups import Cgroup, host_memory
+from engine.runtime.executable import find_executable
+from engine.runtime.exitwatch import ExitWatch
+from engine.runtime.monitor import Conmon, MonitorRequest, attach_socket, pid_alive
+from engine.runtime.probe import Runtime, choose_runtime
+from engine.runtime.runc import RuntimeDriver
+from engine.volumes.mounts import MountSpec, parse_mount, parse_size, parse_tmpfs, parse_volume
+from engine.volumes.service import Volumes
+
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+DEFAULT_STOP_TIMEOUT = 10
+INIT_PATH = "/sbin/docker-init"
+RUNNING = ("running", "paused")
+NAME_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
+PACKAGE_PARENT = str(Path(__file__).resolve().parents[2])
+
+
+def now_iso() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def parse_signal(name: str | int) -> int:
+    text = str(name).strip().upper()
+    if text.isdigit():
+        return int(text)
+    if not text.startswith("SIG"):
+        text = "SIG" + text
+    try:
+        return int(getattr(signals.Signals, text))
+    except AttributeError:
+        raise InvalidArgument(f"invalid signal: {name}") from None
+
+
+def boot_id() -> str:
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        return ""
+
+
+class Containers:
+    def __init__(self, root: str | os.PathLike, images: ImageSource | None = None, *,
+                 runtime: Runtime | None = None, cgroup_parent: str = "/berth", long_lived: bool = True):
+        self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.images = images
+        self.cgroup_parent = "/" + cgroup_parent.strip("/")
+        self.store = RecordStore(self.root)
+        self.exit_dir = self.root / "exits"
+        self.socket_dir = self.root / "sockets"
+        if len(str(self.socket_dir)) > 80:
+            # conmon binds <socket_dir>/<12 chars>/attach: a socket path holds at most 107 bytes.
+            import hashlib
+
+            digest = hashlib.sha256(str(self.root.resolve()).encode()).hexdigest()[:12]
+            self.socket_dir = Path("/run/berth") / f"sockets-{digest}"
+            self.socket_dir.mkdir(parents=True, exist_ok=True)
+        for d in (self.exit_dir, self.socket_dir):
+            d.mkdir(exist_ok=True)
+        self.runtime = runtime or self._runtime()
+        self.driver = RuntimeDriver(self.runtime, self.root / "runtime")
+        self.monitor = Conmon(self.driver)
+        self.volumes = Volumes(self.root, users=self._volume_users)
+        self._exit_watch: ExitWatch | None = None
+        self.long_lived = long_lived  # False for one-shot processes (the CLI): poll, don't inotify
+        self._reconcile_after_boot()
+
+    # -- setup -------------------------------------------------------------
+
+    def _runtime(self) -> Runtime:
+        """The probed runtime, remembered under the root (probing runs a process; starts should not)."""
+        cache = self.root / "runtime.json"
+        if not os.environ.get("BERTH_RUNTIME"):
+            try:
+                data = json.loads(cache.read_text())
+                if os.access(data["path"], os.X_OK):
+                    return Runtime(**data)
+            except (OSError, ValueError, KeyError, TypeError):
+                pass
+        rt = choose_runtime()
+        write_json_atomic(cache, {"name": rt.name, "path": rt.path, "version": rt.version})
+        return rt
+
+    def _reconcile_after_boot(self) -> None:
+        """After a host reboot every container is gone: mark them exited and apply their policies."""
+        marker = self.store.dir / "boot_id"
+        current = boot_id()
+        try:
+            previous = marker.read_text().strip()
+        except FileNotFoundError:
+            previous = None
+        if previous == current:
+            return
+        with self.store.names_locked():
+            try:
+                if marker.read_text().strip() == current:
+                    return
+            except FileNotFoundError:
+                pass
+            for leftover in self.store.incomplete():
+                shutil.rmtree(leftover, ignore_errors=True)
+            to_restart = []
+            if previous is not None:
+                for rec in self.store.all():
+                    if rec["State"]["Status"] in RUNNING or rec["State"]["Status"] == "restarting":
+                        rec["State"].update(Status="exited", Running=False, Paused=False, Pid=0, ExitCode=255,
+                                            FinishedAt=now_iso(), Error="the host restarted")
+                        rec["MonitorPid"] = 0
+                        self.store.save(rec)
+                        policy = policies.parse_policy(rec["HostConfig"]["RestartPolicy"])
+                        if policy.name != "no" and not rec.get("ManuallyStopped"):
+                            to_restart.append(rec["Id"])
+            marker.write_text(current)
+        for cid in to_restart:
+            try:
+                self.start(cid)
+            except EngineError:
+                pass
+
+    def _volume_users(self) -> dict[str, list[str]]:
+        users: dict[str, list[str]] = {}
+        for rec in self.store.all():
+            for m in rec.get("MountSpecs", []):
+                if m["type"] == "volume":
+                    users.setdefault(m["source"], []).append(rec["Name"])
+        return users
+
+    # -- finding -------------------------------------------------------------
+
+    def _find(self, ref: str) -> str:
+        """A container id from an id, a unique id prefix, or a name."""
+        ref = ref.lstrip("/")
+        if not ref:
+            raise NotFound("No such container: (empty name)")
+        if self.store.exists(ref):
+            return ref
+        records = self.store.all()
+        for rec in records:
+            if rec["Name"] == ref:
+                return rec["Id"]
+        matches = [rec["Id"] for rec in records if rec["Id"].startswith(ref)]
+        if len(matches) == 1:
+            return matches[0]
+        if len(matches) > 1:
+            raise Conflict(f"multiple containers match {ref!r}; give more of the id")
+        raise NotFound(f"No such container: {ref}")
+
+    def _load(self, ref: str) -> dict:
+        return self.store.load(self._find(ref))
+
+    def _locked(self, cid: str):
+        if not self.store.path(cid).is_dir():
+            raise NotFound(f"No such container: {cid}")
+        return self.store.locked(cid)
+
+    # -- create ----------------------------------------------------------------
+
+    def create(self, opts: RunOptions) -> dict:
+        """Make a container from ``opts``; return its record. Nothing remains when it fails."""
+        if self.images is None:
+            raise InvalidArgument("this engine has no image source configured")
+        check_pull_policy(opts.pull)
+        policy = policies.parse_policy(opts.restart)
+        if opts.auto_remove and policy.name != "no":
+            raise InvalidArgument("conflicting options: --restart and --rm")
+        resources = self._resources(opts)
+        mount_specs = self._mount_specs(opts)
+        if opts.name and (not set(opts.name) <= NAME_CHARS or not opts.name[0].isalnum()):
+            raise InvalidArgument(f"invalid container name {opts.name!r}: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")
+        stop_signal = opts.stop_signal
+        if stop_signal:
+            parse_signal(stop_signal)
+        log_max_size = parse_size(opts.log_opts["max-size"]) if opts.log_opts.get("max-size") else 0
+        log_max_file = int(opts.log_opts.get("max-file", "1") or 1)
+        if log_max_file < 1:
+            raise InvalidArgument("invalid --log-opt max-file: must be at least 1")
+        unknown = set(opts.log_opts) - {"max-size", "max-file"}
+        if unknown:
+            raise InvalidArgument(f"unknown log option(s): {', '.join(sorted(unknown))} (max-size, max-file)")
+        if opts.network not in ("none", "host", "default", "bridge") and not opts.network.startswith("/"):
+            raise InvalidArgument(f"network {opts.network!r} is not supported yet: use none, host, or a "
+                                  "network namespace path")
+        env_from_files = []
+        for path in opts.env_files:
+            try:
+                text = Path(path).read_text()
+            except OSError as exc:
+                raise InvalidArgument(f"cannot read env file {path}: {exc.strerror}") from None
+            env_from_files += [line.strip() for line in text.splitlines() if line.strip() and
+                               not line.lstrip().startswith("#")]
+        for spec in mount_specs:
+            if spec.type == "bind" and not os.path.exists(spec.source):
+                raise InvalidArgument(f"invalid mount config: bind source path does not exist: {spec.source}")
+
+        image = self.images.resolve(opts.image, opts.pull)
+        cfg = image.config
+
+        cid = os.urandom(32).hex()
+        cdir = self.store.path(cid)
+        cdir.mkdir()
+        rootfs = cdir / "rootfs"
+        created_volumes: list[str] = []
+        try:
+            for d in ("rootfs", "upper", "work", "bundle"):
+                (cdir / d).mkdir()
+            overlay.mount_overlay(image.layers, cdir / "upper", cdir / "work", rootfs)
+
+            env = merge_env(["PATH=" + DEFAULT_PATH], cfg.env, env_from_files, opts.env)
+            if opts.tty and not any(e.startswith("TERM=") for e in env):
+                env.append("TERM=xterm")
+            entrypoint = cfg.entrypoint if opts.entrypoint is None else opts.entrypoint
+            command = opts.command or ([] if opts.entrypoint is not None and opts.entrypoint else cfg.cmd)
+            args = list(entrypoint) + list(command)
+            if not args:
+                raise InvalidArgument("no command specified: the image has no Cmd or Entrypoint; give one")
+            workdir = opts.workdir or cfg.working_dir or "/"
+            if not workdir.startswith("/"):
+                raise InvalidArgument(f"the working directory {workdir!r} is invalid: it needs to be an absolute path")
+            user = resolve_in_rootfs(opts.user or cfg.user, rootfs)
+            if not any(e.startswith("HOME=") for e in env):
+                env.append(f"HOME={user.home}")
+            path_env = next((e[5:] for e in env if e.startswith("PATH=")), DEFAULT_PATH)
+            find_executable(rootfs, args[0], path_env, workdir)
+
+            # Anonymous volumes for the image's VOLUME paths not otherwise mounted.
+            targets = {m.target for m in mount_specs}
+            for path in cfg.volumes:
+                if path.rstrip("/") not in targets:
+                    mount_specs.append(MountSpec("volume", "", path.rstrip("/") or "/"))
+            for m in mount_specs:
+                if m.type == "volume":
+                    anonymous = not m.source
+                    existed = bool(m.source) and (self.volumes.dir / m.source / "volume.json").exists()
+                    vol = self.volumes.create(m.source)
+                    if not existed:
+                        created_volumes.append(vol.name)
+                    m.source = vol.name
+                    m.options = ["anonymous"] if anonymous else []
+
+            hostname = opts.hostname or cid[:12]
+            with self.store.names_locked():
+                name = opts.name or self._generate_name()
+                if any(rec["Name"] == name for rec in self.store.all()):
+                    other = next(rec["Id"] for rec in self.store.all() if rec["Name"] == name)
+                    raise Conflict(f'the container name "/{name}" is already in use by container "{other}". '
+                                   "Remove or rename that container to reuse the name.")
+                self._write_etc_files(cdir, hostname, opts.network)
+                record = {
+                    "Id": cid,
+                    "Name": name,
+                    "Created": now_iso(),
+                    "Image": opts.image,
+                    "ImageId": image.id,
+                    "Layers": [str(p) for p in image.layers],
+                    "Path": args[0],
+                    "Args": args[1:],
+                    "Options": opts.to_dict(),
+                    "Process": {"args": args, "env": env, "cwd": workdir, "uid": user.uid, "gid": user.gid,
+                                "additional_gids": user.additional_gids, "user": opts.user or cfg.user},
+                    "Hostname": hostname,
+                    "Labels": {**cfg.labels, **opts.labels},
+                    "StopSignal": stop_signal or cfg.stop_signal or "SIGTERM",
+                    "StopTimeout": opts.stop_timeout,
+                    "Resources": resources,
+                    "MountSpecs": [m.to_dict() for m in mount_specs],
+                    "HostConfig": {"RestartPolicy": opts.restart or "no", "AutoRemove": opts.auto_remove,
+                                   "NetworkMode": opts.network if opts.network not in ("default", "bridge")
+                                   else "none",
+                                   "LogMaxSize": log_max_size, "LogMaxFile": log_max_file},
+                    "CgroupsPath": f"{self.cgroup_parent}/{cid}",
+                    "State": {"Status": "created", "Running": False, "Paused": False, "Restarting": False,
+                              "OOMKilled": False, "Dead": False, "Pid": 0, "ExitCode": 0, "Error": "",
+                              "StartedAt": "0001-01-01T00:00:00Z", "FinishedAt": "0001-01-01T00:00:00Z"},
+                    "MonitorPid": 0,
+                    "RestartCount": 0,
+                    "RestartDelay": 0.0,
+                    "RestartPending": False,
+                    "ManuallyStopped": False,
+                    "StartedMono": 0.0,
+                }
+                self.store.save(record)
+            return record
+        except BaseException:
+            overlay.unmount(rootfs)
+            shutil.rmtree(cdir, ignore_errors=True)
+            for name in created_volumes:
+                try:
+                    self.volumes.remove(name, force=True)
+                except EngineError:
+                    pass
+            raise
+
+    def _generate_name(self) -> str:
+        left = ["brave", "calm", "eager", "fancy", "gentle", "happy", "jolly", "keen", "lucid", "merry", "nifty",
+                "quiet", "sharp", "tender", "vivid", "witty"]
+        right = ["albatross", "beacon", "cutter", "dinghy", "ferry", "galley", "harbor", "keel", "lighthouse",
+                 "mooring", "pier", "quay", "rudder", "schooner", "tugboat", "wharf"]
+        taken = {rec["Name"] for rec in self.store.all()}
+        while True:
+            a, b, c = os.urandom(3)
+            name = f"{left[a % len(left)]}_{right[b % len(right)]}"
+            if name not in taken:
+                return name
+            name += str(c % 100)
+            if name not in taken:
+                return name
+
+    def _resources(self, o: RunOptions) -> dict:
+        r = {"memory": 0, "memory_swap": None, "cpus": 0.0, "cpu_shares": 0, "pids_limit": 0, "shm_size": 64 << 20}
+        if o.memory:
+            r["memory"] = parse_size(o.memory)
+            if r["memory"] < 6 * 1024 * 1024:
+                raise InvalidArgument("minimum memory limit allowed is 6MB")
+        if o.memory_swap:
+            if str(o.memory_swap).strip() == "-1":
+                r["memory_swap"] = -1
+            else:
+                r["memory_swap"] = parse_size(o.memory_swap)
+                if not r["memory"]:
+                    raise InvalidArgument("you should always set the memory limit when using the memoryswap limit")
+                if r["memory_swap"] < r["memory"]:
+                    raise InvalidArgument("minimum memoryswap limit should be larger than memory limit")
+        elif r["memory"]:
+            r["memory_swap"] = None
+        if o.cpus:
+            try:
+                cpus = float(o.cpus)
+            except ValueError:
+                raise InvalidArgument(f"invalid --cpus {o.cpus!r}: give a number such as 0.5 or 2") from None
+            if cpus <= 0 or cpus > (os.cpu_count() or 1):
+                raise InvalidArgument(f"range of CPUs is from 0.01 to {os.cpu_count()}.00, as there are only "
+                                      f"{os.cpu_count()} CPUs available")
+            r["cpus"] = cpus
+        if o.cpu_shares is not None:
+            if o.cpu_shares < 0:
+                raise InvalidArgument("invalid --cpu-shares: must not be negative")
+            r["cpu_shares"] = o.cpu_shares
+        if o.pids_limit is not None:
+            if o.pids_limit < -1:
+                raise InvalidArgument("invalid --pids-limit: must be -1 (unlimited) or positive")
+            r["pids_limit"] = max(0, o.pids_limit)
+        if o.shm_size:
+            r["shm_size"] = parse_size(o.shm_size)
+            if r["shm_size"] <= 0:
+                raise InvalidArgument("invalid --shm-size: must be greater than 0")
+        return r
+
+    def _mount_specs(self, o: RunOptions) -> list[MountSpec]:
+        specs = [parse_volume(v) for v in o.volumes] + [parse_mount(m) for m in o.mounts] + \
+                [parse_tmpfs(t) for t in o.tmpfs]
+        seen = set()
+        for s in specs:
+            if s.target in seen:
+                raise InvalidArgument(f"duplicate mount point: {s.target}")
+            seen.add(s.target)
+        return specs
+
+    def _write_etc_files(self, cdir: Path, hostname: str, network: str) -> None:
+        """/etc/hosts, /etc/hostname, /etc/resolv.conf: ours, bind-mounted, so engine.network may rewrite them."""
+        (cdir / "hostname").write_text(hostname + "\n")
+        hosts = ("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\n"
+                 "ff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n")
+        if network == "host":
+            try:
+                hosts = Path("/etc/hosts").read_text()
+            except OSError:
+                pass
+        else:
+            hosts += f"127.0.1.1\t{hostname}\n"
+        (cdir / "hosts").write_text(hosts)
+        try:
+            resolv = Path("/etc/resolv.conf").read_text()
+        except OSError:
+            resolv = ""
+        if network != "host":
+            # A loopback resolver of the host is unreachable from the container's own namespace.
+            resolv = "".join(line + "\n" for line in resolv.splitlines()
+                             if not (line.startswith("nameserver") and
+                                     (" 127." in line or " ::1" in line)))
+        (cdir / "resolv.conf").write_text(resolv)
+
+    # -- start -------------------------------------------------------------------
+
+    def start(self, ref: str, before_start: Callable[[dict], None] | None = None, waiter: int | None = None) -> dict:
+        """Start a created or exited container. ``before_start(record)`` runs once the monitor holds the
+        container and before it runs (attach there to miss no output). ``waiter`` is the pid of a
+        process that will wait for this run's exit and record it (see ``HOOK_GUARD``); only for
+        containers without a restart policy, whose exit needs nothing else."""
+        cid = self._find(ref)
+        with self._locked(cid):
+            rec = self.store.load(cid)
+            status = rec["State"]["Status"]
+            if status == "running":
+                return rec
+            if status == "paused":
+                raise Conflict(f"container {rec['Name']} is paused; unpause it instead")
+            rec["ManuallyStopped"] = False
+            rec["RestartPending"] = False
+            waiter_file = self.store.path(cid) / "waiter"
+            if waiter and rec["HostConfig"]["RestartPolicy"] in ("no", ""):
+                waiter_file.write_text(str(waiter))
+            else:
+                waiter_file.unlink(missing_ok=True)
+            return self._start_locked(rec, before_start)
+
+    def _spec_options(self, rec: dict, cdir: Path) -> ocispec.SpecOptions:
+        opts = rec["Options"]
+        p = rec["Process"]
+        r = rec["Resources"]
+        args = list(p["args"])
+        mounts = []
+        for name, target in (("hosts", "/etc/hosts"), ("hostname", "/etc/hostname"),
+                             ("resolv.conf", "/etc/resolv.conf")):
+            mounts.append({"destination": target, "type": "bind", "source": str(cdir / name),
+                           "options": ["rbind", "rprivate", "rw" if not opts["read_only"] else "ro"]})
+        if opts["init"]:
+            tini = shutil.which("tini-static") or shutil.which("tini") or "/usr/bin/tini-static"
+            if not os.path.exists(tini):
+                raise InvalidArgument("--init needs tini (Debian: apt-get install tini)")
+            mounts.append({"destination": INIT_PATH, "type": "bind", "source": tini,
+                           "options": ["bind", "ro", "nosuid", "nodev"]})
+            args = [INIT_PATH, "--"] + args
+        for m in sorted((MountSpec.from_dict(d) for d in rec["MountSpecs"]),
+                        key=lambda m: m.target.count("/")):
+            if m.type == "bind":
+                mounts.append({"destination": m.target, "type": "bind", "source": m.source,
+                               "options": ["rbind", "ro" if m.read_only else "rw",
+                                           *[o for o in m.options if o.startswith(("r", "s", "p"))][:1]]})
+            elif m.type == "volume":
+                mounts.append({"destination": m.target, "type": "bind",
+                               "source": str(self.volumes.dir / m.source / "_data"),
+                               "options": ["rbind", "rprivate", "ro" if m.read_only else "rw"]})
+            else:
+                mounts.append({"destination": m.target, "type": "tmpfs", "source": "tmpfs",
+                               "options": ["nosuid", "nodev", "noexec", *(["ro"] if m.read_only else []),
+                                           *m.options]})
+        network = rec["HostConfig"]["NetworkMode"]
+        return ocispec.SpecOptions(
+            args=args, rootfs=str(cdir / "rootfs"), cgroups_path=rec["CgroupsPath"], env=p["env"], cwd=p["cwd"],
+            uid=p["uid"], gid=p["gid"], additional_gids=p["additional_gids"], hostname=rec["Hostname"]
+            if network != "host" else "", terminal=opts["tty"], read_only=opts["read_only"],
+            privileged=opts["privileged"], cap_add=opts["cap_add"], cap_drop=opts["cap_drop"], network=network,
+            mounts=mounts, shm_size=r["shm_size"],
+            resources=ocispec.Resources(memory=r["memory"] or None, memory_swap=r["memory_swap"],
+                                        cpus=r["cpus"] or None, cpu_shares=r["cpu_shares"] or None,
+                                        pids_limit=r["pids_limit"] or None),
+            annotations={"org.berth.container.name": rec["Name"]},
+        )
+
+    # The exit command conmon runs. A tiny shell guard first: when a live engine process waits for
+    # this exit (an attached ``run``, or ``Containers.run``) it records the exit itself, and the
+    # Python hook — a whole interpreter start — is not needed. The guard fails open: a waiter
+    # that died, or a file from an earlier run, lets the hook run.
+    HOOK_GUARD = ('w="$1/containers/$4/waiter"; '
+                  'if [ -s "$w" ] && kill -0 "$(cat "$w")" 2>/dev/null; then exit 0; fi; '
+                  'exec "$3" -m engine.containers.hook "$1" "$2" "$4"')
+
+    def hook_command(self) -> list[str]:
+        return ["/bin/sh", "-c", self.HOOK_GUARD, "berth-exit-hook", str(self.root), self.cgroup_parent,
+                sys.executable]
+
+    def _start_locked(self, rec: dict, before_start: Callable[[dict], None] | None = None) -> dict:
+        cid = rec["Id"]
+        cdir = self.store.path(cid)
+        rootfs = cdir / "rootfs"
+        if (self.driver.state_root / cid).exists():
+            self.driver.delete(cid, force=True)  # left from a run whose exit nobody recorded
+        mounted_here = False
+        try:
+            if not overlay.is_mounted(rootfs):
+                overlay.mount_overlay([Path(p) for p in rec["Layers"]], cdir / "upper", cdir / "work", rootfs)
+                mounted_here = True
+            for m in rec["MountSpecs"]:
+                if m["type"] == "volume":
+                    self.volumes.create(m["source"])
+                    self.volumes.populate(m["source"], Path(str(rootfs) + m["target"]))
+            spec = ocispec.build(self._spec_options(rec, cdir))
+            write_json_atomic(cdir / "bundle" / "config.json", spec)
+            (self.exit_dir / cid).unlink(missing_ok=True)
+            log_path = cdir / "ctr.log"
+            logfiles.preserve(log_path, rec["HostConfig"]["LogMaxFile"])
+            opts = rec["Options"]
+            request = MonitorRequest(
+                container_id=cid, name=rec["Name"], bundle=cdir / "bundle", log_path=log_path,
+                exit_dir=self.exit_dir, socket_dir=self.socket_dir, pid_file=cdir / "pidfile",
+                conmon_pid_file=cdir / "conmon.pid", terminal=opts["tty"], stdin=opts["interactive"],
+                log_size_max=rec["HostConfig"]["LogMaxSize"] if rec["HostConfig"]["LogMaxFile"] >= 1 else 0,
+                exit_command=[*self.hook_command(), cid],
+                env={"PYTHONPATH": PACKAGE_PARENT + (":" + os.environ["PYTHONPATH"]
+                                                     if os.environ.get("PYTHONPATH") else "")},
+            )
+            pid = self.monitor.spawn(request)
+            try:
+                if before_start:
+                    before_start(rec)
+                self.driver.start(cid)
+            except BaseException:
+                self.driver.delete(cid, force=True)
+                raise
+        except BaseException as exc:
+            if mounted_here or rec["State"]["Status"] != "created":
+                overlay.unmount(rootfs)
+            (self.exit_dir / cid).unlink(missing_ok=True)
+            rec["State"]["Error"] = str(exc)
+            self.store.save(rec)
+            raise
+        try:
+            monitor_pid = int((cdir / "conmon.pid").read_text().strip() or 0)
+        except (OSError, ValueError):
+            monitor_pid = 0
+        rec["State"].update(Status="running", Running=True, Paused=False, Restarting=False, Pid=pid, ExitCode=0,
+                            OOMKilled=False, Error="", StartedAt=now_iso(),
+                            FinishedAt="0001-01-01T00:00:00Z")
+        rec["MonitorPid"] = monitor_pid
+        rec["StartedMono"] = time.time()
+        rec["BootId"] = boot_id()
+        self.store.save(rec)
+        return rec
+
+    # -- exit ----------------------------------------------------------------------
+
+    def exit_watch(self) -> ExitWatch:
+        """One inotify watch on the exit directory for this service's life (closing one costs ~15 ms)."""
+        if self._exit_watch is None:
+            self._exit_watch = ExitWatch(self.exit_dir, inotify=self.long_lived)
+        return self._exit_watch
+
+    def exit_code_file(self, cid: str) -> int | None:
+        """The exit code conmon wrote, if the container has exited."""
+        try:
+            text = (self.exit_dir / cid).read_text().strip()
+        except FileNotFoundError:
+            return None
+        return int(text) if text.lstrip("-").isdigit() else None
+
+    def handle_exit(self, cid: str) -> dict | None:
+        """Record the exit if it happened and nobody recorded it yet. Safe to call from anyone, any time."""
+        try:
+            with self._locked(cid):
+                rec = self.store.load(cid)
+                if rec["State"]["Status"] not in RUNNING:
+                    return rec
+                code = self.exit_code_file(cid)
+                if code is None:
+                    if pid_alive(rec.get("MonitorPid", 0)) or self.driver.state(cid):
+                        return rec
+                    code = 255  # the monitor vanished without a word
+                    rec["State"]["Error"] = "the container's monitor exited unexpectedly"
+                self._reap_locked(rec, code)
+                return rec
+        except NotFound:
+            return None
+
+    def _reap_locked(self, rec: dict, code: int) -> None:
+        cid = rec["Id"]
+        cdir = self.store.path(cid)
+        oom = Cgroup(rec["CgroupsPath"]).oom_kills() > 0
+        self.driver.delete(cid, force=True)
+        Cgroup(rec["CgroupsPath"]).remove()
+        overlay.unmount(cdir / "rootfs")
+        (self.exit_dir / cid).unlink(missing_ok=True)
+        (self.socket_dir / cid[:12]).unlink(missing_ok=True)
+        ran_for = time.time() - rec.get("StartedMono", time.time())
+        rec["State"].update(Status="exited", Running=False, Paused=False, Restarting=False, Pid=0, ExitCode=code,
+                            OOMKilled=oom, FinishedAt=now_iso())
+        rec["MonitorPid"] = 0
+        policy = policies.parse_policy(rec["HostConfig"]["RestartPolicy"])
+        if policies.should_restart(policy, code, rec["RestartCount"], rec.get("ManuallyStopped", False)):
+            rec["RestartDelay"] = policies.next_delay(rec.get("RestartDelay", 0.0), ran_for)
+            rec["RestartPending"] = True
+            rec["State"].update(Status="restarting", Restarting=True)
+        else:
+            rec["RestartPending"] = False
+        logfiles.preserve(cdir / "ctr.log", rec["HostConfig"]["LogMaxFile"])
+        self.store.save(rec)
+
+    def restart_if_pending(self, cid: str) -> None:
+        """The hook's second half: wait the back-off, then start again unless someone intervened."""
+        try:
+            rec = self.store.load(cid)
+        except NotFound:
+            return
+        if not rec.get("RestartPending"):
+            return
+        time.sleep(rec.get("RestartDelay", policies.FIRST_DELAY))
+        try:
+            with self._locked(cid):
+                rec = self.store.load(cid)
+                if not rec.get("RestartPending") or rec.get("ManuallyStopped"):
+                    return
+                rec["RestartPending"] = False
+                rec["RestartCount"] += 1
+                try:
+                    self._start_locked(rec)
+                except EngineError as exc:
+                    rec = self.store.load(cid)
+                    rec["State"].update(Status="exited", Restarting=False, Error=str(exc))
+                    self.store.save(rec)
+        except NotFound:
+            return
+
+    def wait(self, ref: str, condition: str = "not-running", timeout: float | None = None) -> int:
+        """Block until the container is not running; return its exit code."""
+        cid = self._find(ref)
+        result: list[int] = []
+
+        def done() -> bool:
+            code = self.exit_code_file(cid)
+            if code is not None:
+                self.handle_exit(cid)
+                result.append(code)
+                return True
+            try:
+                rec = self.store.load(cid)
+            except NotFound:
+                raise NotFound(f"No such container: {ref}") from None
+            status = rec["State"]["Status"]
+            if status not in RUNNING and status != "restarting" and not rec.get("RestartPending"):
+                if status != "created" or condition != "next-exit":
+                    result.append(rec["State"]["ExitCode"])
+                    return True
+            if status in RUNNING and not pid_alive(rec.get("MonitorPid", 0)):
+                rec = self.handle_exit(cid) or rec
+                if rec["State"]["Status"] not in RUNNING:
+                    result.append(rec["State"]["ExitCode"])
+                    return True
+            return False
+
+        if not self.exit_watch().wait(done, timeout):
+            raise EngineError(f"timed out waiting for container {ref}")
+        return result[0]
+
+    # -- stop, kill, restart, pause ----------------------------------------------
+
+    def kill(self, ref: str, signal: str | int = "KILL") -> None:
+        cid = self._find(ref)
+        signum = parse_signal(signal)
+        with self._locked(cid):
+            rec = self.store.load(cid)
+            if rec["State"]["Status"] not in RUNNING:
+                raise Conflict(f"cannot kill container {rec['Name']}: container is not running")
+            if signum == signals.SIGKILL:
+                rec["ManuallyStopped"] = rec.get("ManuallyStopped") or False
+            self.driver.kill(cid, str(signum))
+            if rec["State"]["Status"] == "paused" and signum == signals.SIGKILL:
+                self._resume_quietly(cid)
+
+    def _resume_quietly(self, cid: str) -> None:
+        try:
+            self.driver.resume(cid)
+        except EngineError:
+            pass
+
+    def stop(self, ref: str, timeout: int | None = None, signal: str | None = None) -> None:
+        cid = self._find(ref)
+        with self._locked(cid):
+            rec = self.store.load(cid)
+            rec["ManuallyStopped"] = True
+            rec["RestartPending"] = False
+            if rec["State"]["Status"] == "restarting":
+                rec["State"].update(Status="exited", Restarting=False)
+            self.store.save(rec)
+            if rec["State"]["Status"] not in RUNNING:
+                return
+            if timeout is None:
+                timeout = rec["StopTimeout"] if rec.get("StopTimeout") is not None else DEFAULT_STOP_TIMEOUT
+            signum = parse_signal(signal or rec["StopSignal"])
+            try:
+                self.driver.kill(cid, str(signum))
+                if rec["State"]["Status"] == "paused":
+                    self._resume_quietly(cid)
+            except EngineError:
+                pass
+        if self._wait_exit_file(cid, timeout) is None:
+            try:
+                self.driver.kill(cid, "KILL")
+            except EngineError:
+                pass
+            self._wait_exit_file(cid, 30)
+        self.handle_exit(cid)
+
+    def _wait_exit_file(self, cid: str, timeout: float) -> int | None:
+        result: list[int] = []
+
+        def done() -> bool:
+            code = self.exit_code_file(cid)
+            if code is None:
+                rec = self.store.load(cid)
+                if rec["State"]["Status"] not in RUNNING:
+                    code = rec["State"]["ExitCode"]
+                elif not pid_alive(rec.get("MonitorPid", 0)) and not self.driver.state(cid):
+                    code = 255
+            if code is not None:
+                result.append(code)
+            return code is not None
+
+        self.exit_watch().wait(done, max(0.0, timeout))
+        return result[0] if result else None
+
+    def restart(self, ref: str, timeout: int | None = None) -> dict:
+        cid = self._find(ref)
+        self.stop(cid, timeout)
+        return self.start(cid)
+
+    def pause(self, ref: str) -> None:
+        cid = self._find(ref)
+        with self._locked(cid):
+            rec = self.store.load(cid)
+            if rec["State"]["Status"] != "running":
+                raise Conflict(f"container {rec['Name']} is not running")
+            self.driver.pause(cid)
+            rec["State"].update(Status="paused", Paused=True)
+            self.store.save(rec)
+
+    def unpause(self, ref: str) -> None:
+        cid = self._find(ref)
+        with self._locked(cid):
+            rec = self.store.load(cid)
+            if rec["State"]["Status"] != "paused":
+                raise Conflict(f"container {rec['Name']} is not paused")
+            self.driver.resume(cid)
+            rec["State"].update(Status="running", Paused=False)
+            self.store.save(rec)
+
+    # -- remove, rename ----------------------------------------------------------
+
+    def remove(self, ref: str, force: bool = False, volumes: bool = False) -> str:
+        cid = self._find(ref)
+        rec = self.store.load(cid)
+        if rec["State"]["Status"] in RUNNING:
+            if not force:
+                raise Conflict(f"cannot remove container {rec['Name']}: the container is running; stop it "
+                               "before removing it, or force remove it (-f)")
+            try:
+                self.kill(cid, "KILL")
+            except Conflict:
+                pass
+            self._wait_exit_file(cid, 30)
+            self.handle_exit(cid)
+        with self._locked(cid):
+            rec = self.store.load(cid)
+            rec["RestartPending"] = False
+            rec["ManuallyStopped"] = True
+            if rec["State"]["Status"] in RUNNING:
+                raise Conflict(f"container {rec['Name']} started again while being removed; try again")
+            cdir = self.store.path(cid)
+            if (self.driver.state_root / cid).exists():
+                self.driver.delete(cid, force=True)
+            Cgroup(rec["CgroupsPath"]).remove()
+            overlay.unmount(cdir / "rootfs")
+            (self.exit_dir / cid).unlink(missing_ok=True)
+            (self.socket_dir / cid[:12]).unlink(missing_ok=True)
+            doomed = self.store.dir / f".rm-{cid}"
+            os.rename(cdir, doomed)
+        shutil.rmtree(doomed, ignore_errors=True)
+        if volumes:
+            for m in rec["MountSpecs"]:
+                if m["type"] == "volume" and "anonymous" in m.get("options", []):
+                    try:
+                        self.volumes.remove(m["source"])
+                    except (NotFound, Conflict):
+                        pass
+        return cid
+
+    def rename(self, ref: str, new_name: str) -> None:
+        if not new_name or not set(new_name) <= NAME_CHARS or not new_name[0].isalnum():
+            raise InvalidArgument(f"invalid container name {new_name!r}: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")
+        cid = self._find(ref)
+        with self.store.names_locked(), self._locked(cid):
+            if any(r["Name"] == new_name and r["Id"] != cid for r in self.store.all()):
+                raise Conflict(f'the container name "/{new_name}" is already in use')
+            rec = self.store.load(cid)
+            rec["Name"] = new_name
+            self.store.save(rec)
+
+    # -- looking -------------------------------------------------------------------
+
+    def _refresh(self, rec: dict) -> dict:
+        if rec["State"]["Status"] in RUNNING and (self.exit_code_file(rec["Id"]) is not None or
+                                                 not pid_alive(rec.get("MonitorPid", 0))):
+            return self.handle_exit(rec["Id"]) or rec
+        return rec
+
+    def list(self, all: bool = False, filters: dict[str, list[str]] | None = None) -> list[ContainerSummary]:
+        out = []
+        for rec in self.store.all():
+            rec = self._refresh(rec)
+            if not all and rec["State"]["Status"] not in ("running", "paused", "restarting"):
+                continue
+            if filters and not matches(rec, filters):
+                continue
+            out.append(summary(rec))
+        out.sort(key=lambda s: s.created, reverse=True)
+        return out
+
+    def inspect(self, ref: str) -> dict:
+        rec = self._refresh(self._load(ref))
+        logfiles.preserve(self.store.path(rec["Id"]) / "ctr.log", rec["HostConfig"]["LogMaxFile"])
+        return to_docker(rec, self.store.path(rec["Id"]), self.volumes.dir)
+
+    def record(self, ref: str) -> dict:
+        return self._refresh(self._load(ref))
+
+    def log_path(self, ref: str) -> Path:
+        return self.store.path(self._find(ref)) / "ctr.log"
+
+    def logs(self, ref: str, *, follow: bool = False, tail: int | None = None, since: float | None = None,
+             until: float | None = None, stdout: bool = True, stderr: bool = True):
+        """Log records (``engine.logs.files.LogRecord``); with ``follow`` an iterator that ends when the container stops."""
+        cid = self._find(ref)
+        rec = self.store.load(cid)
+        path = self.store.path(cid) / "ctr.log"
+        logfiles.preserve(path, rec["HostConfig"]["LogMaxFile"])
+        streams = tuple(s for s, on in (("stdout", stdout), ("stderr", stderr)) if on)
+        if not follow:
+            return logfiles.read(path, tail=tail, since=since, until=until, streams=streams)
+
+        def running() -> bool:
+            try:
+                r = self.store.load(cid)
+            except NotFound:
+                return False
+            if until is not None and time.time() > until:
+                return False
+            logfiles.preserve(path, r["HostConfig"]["LogMaxFile"])
+            return r["State"]["Status"] in RUNNING and self.exit_code_file(cid) is None
+
+        return logfiles.follow(path, running, tail=tail, since=since, streams=streams)
+
+    def top(self, ref: str) -> TopResult:
+        cid = self._find(ref)
+        rec = self.store.load(cid)
+        if rec["State"]["Status"] not in RUNNING:
+            raise Conflict(f"container {rec['Name']} is not running")
+        pids = self.driver.pids(cid)
+        clock = os.sysconf("SC_CLK_TCK")
+        boot = time.time() - float(Path("/proc/uptime").read_text().split()[0])
+        rows = []
+        for pid in pids:
+            try:
+                stat = Path(f"/proc/{pid}/stat").read_text()
+                cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+                status = Path(f"/proc/{pid}/status").read_text()
+            except OSError:
+                continue
+            fields = stat.rsplit(")", 1)[1].split()
+            comm = stat[stat.index("(") + 1: stat.rindex(")")]
+            uid = next((line.split()[1] for line in status.splitlines() if line.startswith("Uid:")), "0")
+            cpu_secs = (int(fields[11]) + int(fields[12])) // clock
+            started = boot + int(fields[19]) / clock
+            rows.append([uid, str(pid), fields[1], "0",
+                         time.strftime("%H:%M", time.localtime(started)),
+                         "?" if fields[4] == "0" else "pts/" + str(int(fields[4]) & 0xff),
+                         time.strftime("%H:%M:%S", time.gmtime(cpu_secs)), cmdline.strip() or f"[{comm}]"])
+        return TopResult(titles=["UID", "PID", "PPID", "C", "STIME", "TTY", "TIME", "CMD"], processes=rows)
+
+    def stats(self, ref: str, interval: float = 0.5) -> StatsSample:
+        cid = self._find(ref)
+        rec = self.store.load(cid)
+        cg = Cgroup(rec["CgroupsPath"])
+        running = rec["State"]["Status"] in RUNNING
+        first, sys1 = cg.stats(), _system_cpu_ns()
+        if running and interval > 0:
+            time.sleep(interval)
+        second, sys2 = cg.stats(), _system_cpu_ns()
+        cpu_delta = second.cpu_usage_ns - first.cpu_usage_ns
+        sys_delta = sys2 - sys1
+        cpus = os.cpu_count() or 1
+        cpu_percent = (cpu_delta / sys_delta) * cpus * 100.0 if sys_delta > 0 and cpu_delta > 0 else 0.0
+        limit = second.memory_limit or host_memory()
+        return StatsSample(id=cid, name=rec["Name"], cpu_percent=round(cpu_percent, 2),
+                           memory_usage=second.memory_usage if running else 0, memory_limit=limit,
+                           memory_percent=round(100.0 * second.memory_usage / limit, 2) if running and limit else 0.0,
+                           pids=second.pids if running else 0, block_read=second.block_read,
+                           block_write=second.block_write)
+
+    # -- exec ------------------------------------------------------------------------
+
+    def exec_process(self, ref: str, opts: ExecOptions) -> tuple[str, Path]:
+        """Write the process.json for ``opts``; return (container id, its path)."""
+        cid = self._find(ref)
+        rec = self.store.load(cid)
+        if rec["State"]["Status"] == "paused":
+            raise Conflict(f"container {rec['Name']} is paused, unpause the container before exec")
+        if rec["State"]["Status"] != "running":
+            raise Conflict(f"container {rec['Name']} is not running")
+        if not opts.command:
+            raise InvalidArgument("exec needs a command")
+        cdir = self.store.path(cid)
+        spec = json.loads((cdir / "bundle" / "config.json").read_text())
+        process = dict(spec["process"])
+        rootfs = cdir / "rootfs"
+        env = merge_env(list(process["env"]), [], [], opts.env)
+        process["env"] = env
+        process["args"] = list(opts.command)
+        process["terminal"] = opts.tty
+        if opts.tty and not any(e.startswith("TERM=") for e in env):
+            env.append("TERM=xterm")
+        if opts.workdir:
+            if not opts.workdir.startswith("/"):
+                raise InvalidArgument("the working directory for exec must be an absolute path")
+            process["cwd"] = opts.workdir
+        if opts.user:
+            user = resolve_in_rootfs(opts.user, rootfs)
+            process["user"] = {"uid": user.uid, "gid": user.gid,
+                               **({"additionalGids": user.additional_gids} if user.additional_gids else {})}
+        if opts.privileged:
+            caps = ocispec.host_capabilities()
+            process["capabilities"] = {k: caps for k in ("bounding", "effective", "permitted")}
+        path_env = next((e[5:] for e in env if e.startswith("PATH=")), DEFAULT_PATH)
+        find_executable(rootfs, opts.command[0], path_env, process.get("cwd", "/"))
+        fd, path = tempfile.mkstemp(dir=cdir, prefix="exec-", suffix=".json")
+        with os.fdopen(fd, "w") as f:
+            json.dump(process, f)
+        return cid, Path(path)
+
+    def exec(self, ref: str, opts: ExecOptions, *, stdin=None, stdout=None, stderr=None) -> int:
+        """Run a process in the container; return its exit code (0 at once with ``detach``).
+
+        Without a terminal the process uses the given file objects (the caller's by default).
+        With ``tty`` use ``exec_tty`` (it relays a pseudo-terminal).
+        """
+        if opts.tty:
+            return self.exec_tty(ref, opts)
+        cid, process = self.exec_process(ref, opts)
+        try:
+            cmd = self.driver.exec_command(cid, str(process), detach=opts.detach)
+            if opts.detach:
+                out = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.PIPE, text=True)
+                if out.returncode != 0:
+                    raise EngineError(out.stderr.strip() or "exec failed")
+                return 0
+            return subprocess.run(cmd, stdin=stdin if opts.interactive else subprocess.DEVNULL, stdout=stdout,
+                                  stderr=stderr).returncode
+        finally:
+            process.unlink(missing_ok=True)
+
+    def exec_tty(self, ref: str, opts: ExecOptions, stdin_fd: int | None = None, stdout_fd: int | None = None) -> int:
+        """``exec -t``: the process gets a terminal; we relay it to the caller's stdin/stdout.
+
+        runc hands out the terminal's master only when it detaches (and then its exit
+        code is lost), so instead runc gets a pseudo-terminal of ours as its stdio, makes
+        the container's own terminal, and copies between the two; its exit code is the
+        process's.
+        """
+        import tty as ttymod
+
+        from engine.runtime.terminal import relay_console
+
+        cid, process = self.exec_process(ref, opts)
+        try:
+            cmd = self.driver.exec_command(cid, str(process), detach=False)
+            master, slave = os.openpty()
+            ttymod.setraw(slave)
+            try:
+                proc = subprocess.Popen(cmd, stdin=slave, stdout=slave, stderr=slave, start_new_session=True)
+            finally:
+                os.close(slave)
+            if opts.detach:
+                os.close(master)
+                return 0
+            return relay_console(master, proc, stdin_fd=(0 if stdin_fd is None else stdin_fd)
+                                 if opts.interactive else None,
+                                 stdout_fd=1 if stdout_fd is None else stdout_fd)
+        finally:
+            process.unlink(missing_ok=True)
+
+    # -- convenience -------------------------------------------------------------
+
+    def run(self, opts: RunOptions) -> tuple[dict, int]:
+        """create + start + wait (+ remove with ``auto_remove``): what a worker calls for a one-shot job."""
+        rec = self.create(opts)
+        try:
+            self.start(rec["Id"], waiter=os.getpid())
+        except BaseException:
+            self.remove(rec["Id"], force=True)
+            raise
+        code = self.wait(rec["Id"])
+        if opts.auto_remove:
+            try:
+                self.remove(rec["Id"], force=True)
+            except NotFound:
+                pass
+        return rec, code
+
+    def wait_for_waiter(self, cid: str, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        path = self.store.path(cid) / "waiter"
+        while time.monotonic() < deadline:
+            try:
+                pid = int(path.read_text().strip() or 0)
+            except (OSError, ValueError):
+                return
+            if not pid_alive(pid):
+                return
+            time.sleep(0.05)
+
+    def attach(self, ref: str) -> socket.socket:
+        return attach_socket(self.store.path(self._find(ref)) / "bundle")
+
+
+def _system_cpu_ns() -> int:
+    with open("/proc/stat") as f:
+        parts = f.readline().split()[1:8]
+    return sum(int(p) for p in parts) * (1_000_000_000 // os.sysconf("SC_CLK_TCK"))
+
+
+def merge_env(*layers: list[str]) -> list[str]:
+    """Later layers win per key; a bare ``KEY`` copies the caller's value (or is dropped), as Docker."""
+    out: dict[str, str] = {}
+    for layer in layers:
+        for item in layer:
+            if "=" in item:
+                k, v = item.split("=", 1)
+                out[k] = v
+            elif item in os.environ:
+                out[item] = os.environ[item]
+            else:
+                out.pop(item, None)
+    return [f"{k}={v}" for k, v in out.items()]
+
+
+def human_duration(seconds: float) -> str:
+    if seconds < 1:
+        return "Less than a second"
+    if seconds < 60:
+        return f"{int(seconds)} seconds" if int(seconds) != 1 else "1 second"
+    minutes = seconds / 60
+    if minutes < 60:
+        return f"{int(minutes)} minutes" if int(minutes) != 1 else "About a minute"
+    hours = minutes / 60
+    if hours < 48:
+        return f"{int(hours)} hours" if int(hours) != 1 else "About an hour"
+    return f"{int(hours // 24)} days"
+
+
+def _since(iso: str) -> float:
+    try:
+        return time.time() - datetime.datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return 0.0
+
+
+def status_text(rec: dict) -> str:
+    s = rec["State"]
+    if s["Status"] == "running":
+        return f"Up {human_duration(_since(s['StartedAt']))}"
+    if s["Status"] == "paused":
+        return f"Up {human_duration(_since(s['StartedAt']))} (Paused)"
+    if s["Status"] == "restarting":
+        return f"Restarting ({s['ExitCode']}) {human_duration(_since(s['FinishedAt']))} ago"
+    if s["Status"] == "exited":
+        return f"Exited ({s['ExitCode']}) {human_duration(_since(s['FinishedAt']))} ago"
+    return s["Status"].capitalize()
+
+
+def summary(rec: dict) -> ContainerSummary:
+    command = " ".join([rec["Path"], *rec["Args"]])
+    return ContainerSummary(id=rec["Id"], name=rec["Name"], image=rec["Image"], command=command,
+                            created=rec["Created"], state=rec["State"]["Status"], status=status_text(rec),
+                            exit_code=rec["State"]["ExitCode"], labels=rec["Labels"], pid=rec["State"]["Pid"])
+
+
+def matches(rec: dict, filters: dict[str, list[str]]) -> bool:
+    for key, values in filters.items():
+        ok = False
+        for v in values:
+            if key == "status":
+                ok = ok or rec["State"]["Status"] == v
+            elif key == "name":
+                ok = ok or v.lstrip("/") in rec["Name"]
+            elif key == "id":
+                ok = ok or rec["Id"].startswith(v)
+            elif key == "label":
+                k, eq, val = v.partition("=")
+                ok = ok or (k in rec["Labels"] and (not eq or rec["Labels"][k] == val))
+            elif key == "ancestor":
+                ok = ok or rec["Image"] == v or rec["Image"].removesuffix(":latest") == v.removesuffix(":latest") \
+                    or rec["ImageId"].startswith(v) or rec["ImageId"].removeprefix("sha256:").startswith(v)
+            elif key == "exited":
+                ok = ok or (rec["State"]["Status"] == "exited" and str(rec["State"]["ExitCode"]) == v)
+            else:
+                raise InvalidArgument(f"invalid filter {key!r}: use status, name, id, label, ancestor or exited")
+        if not ok:
+            return False
+    return True
+
+
+def to_docker(rec: dict, cdir: Path, volumes_dir: Path) -> dict:
+    """The record in ``docker inspect``'s shape."""
+    o = rec["Options"]
+    s = rec["State"]
+    r = rec["Resources"]
+    mounts = []
+    for m in rec["MountSpecs"]:
+        if m["type"] == "volume":
+            mounts.append({"Type": "volume", "Name": m["source"], "Source": str(volumes_dir / m["source"] / "_data"),
+                           "Destination": m["target"], "Driver": "local", "Mode": "", "RW": not m["read_only"],
+                           "Propagation": ""})
+        elif m["type"] == "bind":
+            mounts.append({"Type": "bind", "Source": m["source"], "Destination": m["target"], "Mode": "",
+                           "RW": not m["read_only"], "Propagation": "rprivate"})
+        else:
+            mounts.append({"Type": "tmpfs", "Source": "", "Destination": m["target"], "Mode": "",
+                           "RW": not m["read_only"], "Propagation": ""})
+    return {
+        "Id": rec["Id"],
+        "Created": rec["Created"],
+        "Path": rec["Path"],
+        "Args": rec["Args"],
+        "State": {k: s[k] for k in ("Status", "Running", "Paused", "Restarting", "OOMKilled", "Dead", "Pid",
+                                    "ExitCode", "Error", "StartedAt", "FinishedAt")},
+        "Image": rec["ImageId"],
+        "ResolvConfPath": str(cdir / "resolv.conf"),
+        "HostnamePath": str(cdir / "hostname"),
+        "HostsPath": str(cdir / "hosts"),
+        "LogPath": str(cdir / "ctr.log"),
+        "Name": "/" + rec["Name"],
+        "RestartCount": rec["RestartCount"],
+        "Driver": "overlay",
+        "Platform": "linux",
+        "HostConfig": {
+            "Binds": [v for v in o["volumes"] if ":" in v] or None,
+            "LogConfig": {"Type": "k8s-file", "Config": dict(o["log_opts"])},
+            "NetworkMode": rec["HostConfig"]["NetworkMode"],
+            "RestartPolicy": {"Name": policies.parse_policy(rec["HostConfig"]["RestartPolicy"]).name,
+                              "MaximumRetryCount": policies.parse_policy(rec["HostConfig"]["RestartPolicy"]).maximum},
+            "AutoRemove": rec["HostConfig"]["AutoRemove"],
+            "CapAdd": o["cap_add"] or None,
+            "CapDrop": o["cap_drop"] or None,
+            "Privileged": o["privileged"],
+            "ReadonlyRootfs": o["read_only"],
+            "Tmpfs": {t.partition(":")[0]: t.partition(":")[2] for t in o["tmpfs"]} or None,
+            "ShmSize": r["shm_size"],
+            "Memory": r["memory"],
+            "MemorySwap": r["memory_swap"] if r["memory_swap"] is not None else (2 * r["memory"] if r["memory"] else 0),
+            "NanoCpus": int(r["cpus"] * 1e9),
+            "CpuShares": r["cpu_shares"],
+            "PidsLimit": r["pids_limit"] or None,
+            "Init": o["init"],
+            "CgroupParent": rec["CgroupsPath"].rsplit("/", 1)[0],
+        },
+        "GraphDriver": {"Name": "overlay", "Data": {
+            "LowerDir": ":".join(reversed(rec["Layers"])), "UpperDir": str(cdir / "upper"),
+            "WorkDir": str(cdir / "work"), "MergedDir": str(cdir / "rootfs")}},
+        "Mounts": mounts,
+        "Config": {
+            "Hostname": rec["Hostname"],
+            "Domainname": "",
+            "User": rec["Process"]["user"],
+            "AttachStdin": o["interactive"],
+            "AttachStdout": True,
+            "AttachStderr": True,
+            "Tty": o["tty"],
+            "OpenStdin": o["interactive"],
+            "StdinOnce": False,
+            "Env": rec["Process"]["env"],
+            "Cmd": o["command"] or None,
+            "Image": rec["Image"],
+            "Volumes": None,
+            "WorkingDir": rec["Process"]["cwd"],
+            "Entrypoint": o["entrypoint"],
+            "Labels": rec["Labels"],
+            "StopSignal": rec["StopSignal"],
+            **({"StopTimeout": rec["StopTimeout"]} if rec.get("StopTimeout") is not None else {}),
+        },
+        "NetworkSettings": {"SandboxKey": rec["HostConfig"]["NetworkMode"]
+                            if rec["HostConfig"]["NetworkMode"].startswith("/") else "",
+                            "Networks": {rec["HostConfig"]["NetworkMode"]: {}}},
+    }

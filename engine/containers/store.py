@@ -1,0 +1,109 @@
+"""Container records on disk: one directory per container, the record an atomic JSON file.
+
+Layout under the engine root::
+
+    containers/<id>/record.json     the record (write temp, fsync, rename: never half-written)
+    containers/<id>/lock            flock'd while the container changes state
+    containers/<id>/bundle/         the OCI bundle: config.json, conmon's ctl fifo
+    containers/<id>/rootfs          the overlay mount point; upper/ and work/ beside it
+    containers/<id>/ctr.log         the log conmon writes (ctr.log.<n> after rotation)
+    containers/<id>/hosts, hostname, resolv.conf
+    containers/.names.lock          flock'd while a name is claimed or changed
+
+A record whose directory has no ``record.json`` was never completed and is
+removed by the next ``Containers`` start.
+
+    >>> store = RecordStore(root)                         # doctest: +SKIP
+    >>> with store.locked(cid): rec = store.load(cid); store.save(rec)   # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import tempfile
+from pathlib import Path
+
+from engine.errors import NotFound
+
+
+def write_json_atomic(path: Path, data) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(data, f, indent=1, sort_keys=True)
+            f.flush()
+            os.fsync(f.fileno())
+        os.rename(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+@contextlib.contextmanager
+def flocked(path: Path, shared: bool = False):
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+class RecordStore:
+    def __init__(self, root: Path):
+        self.dir = Path(root) / "containers"
+        self.dir.mkdir(parents=True, exist_ok=True)
+
+    def path(self, cid: str) -> Path:
+        return self.dir / cid
+
+    def exists(self, cid: str) -> bool:
+        return (self.dir / cid / "record.json").exists()
+
+    def load(self, cid: str) -> dict:
+        try:
+            with open(self.dir / cid / "record.json") as f:
+                return json.load(f)
+        except FileNotFoundError:
+            raise NotFound(f"No such container: {cid}") from None
+
+    def save(self, record: dict) -> None:
+        write_json_atomic(self.dir / record["Id"] / "record.json", record)
+
+    def ids(self) -> list[str]:
+        return [p.name for p in self.dir.iterdir() if p.is_dir() and (p / "record.json").exists()]
+
+    def incomplete(self) -> list[Path]:
+        return [p for p in self.dir.iterdir() if p.is_dir() and not (p / "record.json").exists()
+                and not p.name.startswith(".")]
+
+    def all(self) -> list[dict]:
+        out = []
+        for cid in self.ids():
+            try:
+                out.append(self.load(cid))
+            except (NotFound, ValueError):
+                continue
+        return out
+
+    def locked(self, cid: str):
+        return flocked(self.dir / cid / "lock")
+
+    def names_locked(self):
+        return flocked(self.dir / ".names.lock")
+
+
+def containers_using_image(image_id: str, root: Path) -> list[str]:
+    """Names (with state) of the containers of an engine root made from an image: the
+    images code asks before ``rmi`` and ``image prune`` (see engine.images.usage)."""
+    if not (Path(root) / "containers").is_dir():
+        return []
+    out = []
+    for rec in RecordStore(root).all():
+        if rec.get("ImageId") == image_id:
+            out.append(f'{rec["Name"]} ({rec.get("State", {}).get("Status", "unknown")})')
+    return out

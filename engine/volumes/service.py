@@ -1,0 +1,159 @@
+"""Named volumes: directories kept under the engine root that outlive containers.
+
+Words: a volume has a *name* (given, or 64 hex characters for an *anonymous* one
+made for an image's ``VOLUME`` or a bare ``-v /path``), a data directory
+``volumes/<name>/_data`` that containers mount, and a small ``volume.json``.
+``create`` is idempotent for the same name, as Docker's; the first container that
+mounts a fresh, empty volume copies the image's content at that path into it
+(``populate``). ``remove`` refuses a volume a container uses; ``prune`` removes every
+unused one (anonymous ones only unless ``all``).
+
+    >>> vols = Volumes(root)                          # doctest: +SKIP
+    >>> vols.create("cache").mountpoint               # doctest: +SKIP
+    '/var/lib/berth/volumes/cache/_data'
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from engine.containers.store import flocked, write_json_atomic
+from engine.errors import Conflict, InvalidArgument, NotFound
+from engine.volumes.mounts import VOLUME_NAME
+
+ANONYMOUS_LABEL = "com.docker.volume.anonymous"
+
+
+@dataclass
+class Volume:
+    name: str
+    mountpoint: str
+    created_at: str
+    labels: dict[str, str] = field(default_factory=dict)
+    driver: str = "local"
+    populated: bool = False
+
+    def to_docker(self) -> dict:
+        return {"CreatedAt": self.created_at, "Driver": self.driver, "Labels": self.labels or None,
+                "Mountpoint": self.mountpoint, "Name": self.name, "Options": None, "Scope": "local"}
+
+
+@dataclass
+class PruneReport:
+    deleted: list[str] = field(default_factory=list)
+    reclaimed: int = 0
+
+
+class Volumes:
+    def __init__(self, root: Path, users: Callable[[], dict[str, list[str]]] | None = None):
+        """``users()`` maps a volume name to the containers that mount it (the container service tells)."""
+        self.dir = Path(root) / "volumes"
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.users = users or (lambda: {})
+
+    def _lock(self):
+        return flocked(self.dir / ".lock")
+
+    def _load(self, name: str) -> Volume:
+        try:
+            with open(self.dir / name / "volume.json") as f:
+                return Volume(**json.load(f))
+        except FileNotFoundError:
+            raise NotFound(f"no such volume: {name}") from None
+
+    def create(self, name: str = "", labels: dict[str, str] | None = None, driver: str = "local") -> Volume:
+        if driver != "local":
+            raise InvalidArgument(f"volume driver {driver!r} is not supported; only 'local'")
+        anonymous = not name
+        name = name or os.urandom(32).hex()
+        if not VOLUME_NAME.match(name):
+            raise InvalidArgument(f"invalid volume name {name!r}: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed, "
+                                  "at least two characters")
+        with self._lock():
+            if (self.dir / name / "volume.json").exists():
+                return self._load(name)
+            tmp = Path(tempfile.mkdtemp(dir=self.dir, prefix=".new-"))
+            try:
+                (tmp / "_data").mkdir(mode=0o755)
+                vol = Volume(name=name, mountpoint=str(self.dir / name / "_data"),
+                             created_at=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+                             labels={**(labels or {}), **({ANONYMOUS_LABEL: ""} if anonymous else {})})
+                write_json_atomic(tmp / "volume.json", asdict(vol))
+                tmp.rename(self.dir / name)
+            except BaseException:
+                shutil.rmtree(tmp, ignore_errors=True)
+                raise
+            return vol
+
+    def inspect(self, name: str) -> Volume:
+        return self._load(name)
+
+    def list(self) -> list[Volume]:
+        out = []
+        for p in sorted(self.dir.iterdir()):
+            if p.is_dir() and not p.name.startswith("."):
+                try:
+                    out.append(self._load(p.name))
+                except (NotFound, ValueError, TypeError):
+                    continue
+        return out
+
+    def remove(self, name: str, force: bool = False) -> None:
+        with self._lock():
+            self._load(name)
+            used = self.users().get(name)
+            if used and not force:
+                raise Conflict(f"remove {name}: volume is in use - [{', '.join(used)}]")
+            self._delete(name)
+
+    def _delete(self, name: str) -> None:
+        doomed = self.dir / f".rm-{name}"
+        os.rename(self.dir / name, doomed)
+        shutil.rmtree(doomed, ignore_errors=True)
+
+    def prune(self, all: bool = False) -> PruneReport:
+        report = PruneReport()
+        with self._lock():
+            used = self.users()
+            for vol in self.list():
+                if used.get(vol.name) or (not all and ANONYMOUS_LABEL not in vol.labels):
+                    continue
+                report.reclaimed += _du(Path(vol.mountpoint))
+                self._delete(vol.name)
+                report.deleted.append(vol.name)
+        return report
+
+    def populate(self, name: str, source: Path) -> None:
+        """First use: copy what the image has at the mount path into the empty volume, as Docker does."""
+        with self._lock():
+            vol = self._load(name)
+            if vol.populated:
+                return
+            data = Path(vol.mountpoint)
+            if source.is_dir() and not any(data.iterdir()):
+                # cp -a keeps owners, modes, links and special files the way the image had them.
+                subprocess.run(["cp", "-a", "--", f"{source}/.", str(data)], check=True, capture_output=True)
+                st = source.stat()
+                os.chown(data, st.st_uid, st.st_gid)
+                os.chmod(data, st.st_mode & 0o7777)
+            vol.populated = True
+            write_json_atomic(self.dir / name / "volume.json", asdict(vol))
+
+
+def _du(path: Path) -> int:
+    total = 0
+    for dirpath, _, files in os.walk(path):
+        for f in files:
+            try:
+                total += os.lstat(os.path.join(dirpath, f)).st_size
+            except OSError:
+                pass
+    return total
