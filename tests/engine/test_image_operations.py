@@ -84,8 +84,8 @@ def test_rmi_untags_while_other_tags_remain_and_deletes_the_last(engine, engine_
 def test_rmi_refuses_an_image_a_container_uses_unless_forced_and_keeps_its_layers(engine, pulled):
     ref, image = pulled
 
-    def finder(image_id):
-        return ["web-1 (running)"] if image_id == image.id else []
+    def finder(image_id, root):
+        return ["web-1 (running)"] if image_id == image.id and root == engine.root else []
 
     usage.register_finder(finder)
     try:
