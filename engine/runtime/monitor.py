@@ -105,9 +105,11 @@ class Conmon:
         err_path = r.bundle / "conmon.err"
         try:
             with open(err_path, "wb") as err_file:
+                # cwd: conmon writes an ``oom`` file into its working directory when the
+                # container is OOM-killed; it belongs in the bundle, never where the caller stands.
                 proc = subprocess.Popen(
                     self.command(r), env=env, pass_fds=(write_end,), stdin=subprocess.DEVNULL,
-                    stdout=subprocess.DEVNULL, stderr=err_file, start_new_session=True,
+                    stdout=subprocess.DEVNULL, stderr=err_file, start_new_session=True, cwd=r.bundle,
                 )
         finally:
             os.close(write_end)

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import os
+
 import json
 import time
 
 import pytest
+
+from tests.conftest import ROOT
 
 from engine.runtime.cgroups import Cgroup
 from engine.runtime.rootfs import mounts_under
@@ -26,6 +30,8 @@ def test_a_memory_limit_kill_is_reported_as_oom_killed(cli, containers, cleanup,
     state = containers.inspect(name)["State"]
     assert state["OOMKilled"] is True and state["ExitCode"] == 137
     assert cli("inspect", "-f", "{{.State.OOMKilled}}", name).stdout == b"true\n"
+    # conmon notes an OOM kill in its working directory: that must be the bundle, not ours
+    assert not os.path.exists(os.path.join(ROOT, "oom"))
 
 
 def test_a_container_within_its_memory_limit_is_not_oom_killed(cli, containers, cleanup, unique):
