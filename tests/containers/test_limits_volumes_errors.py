@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import os
-
 import json
+import os
 import time
 
 import pytest
 
-from tests.conftest import ROOT
-
 from engine.runtime.cgroups import Cgroup
 from engine.runtime.rootfs import mounts_under
+from tests.conftest import ROOT
 from tests.containers.conftest import poll
 
 pytestmark = pytest.mark.root
