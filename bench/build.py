@@ -50,6 +50,29 @@ RUN wc -c /app/app.txt > /app/size
 REPO = Path(__file__).resolve().parent.parent
 
 
+# RUN steps use the default bridge network, as in Docker. The benchmark gives it a bridge,
+# nftables table and address pool of its own, never turns on ip_forward, and removes
+# them with each engine root (the environment reaches the command-line builds too).
+BENCH_NETWORK_ENV = {
+    "BERTH_DEFAULT_BRIDGE": "berth-bench",
+    "BERTH_FIREWALL_TABLE": "berth_bench",
+    "BERTH_ADDRESS_POOLS": "10.236.0.0/16/24",
+    "BERTH_IP_FORWARD": "0",
+    "BERTH_FORWARD_DNS": "0",
+}
+
+
+def drop(root: Path) -> None:
+    """Remove an engine root and every network, sandbox and rule it made."""
+    if (root / "network").exists():
+        from engine.network.service import Networks
+
+        nets = Networks(root)
+        nets.destroy_everything()
+        nets.close()
+    shutil.rmtree(root, ignore_errors=True)
+
+
 def timed(fn) -> float:
     t0 = time.perf_counter()
     fn()
@@ -63,7 +86,7 @@ def berth_library(work: Path, ctx: Path, rounds: int) -> tuple[list[float], list
         svc = ImageService(root)
         cold.append(timed(lambda: Builder(svc).build(BuildOptions(context=ctx, tags=["bench:1"]))))
         cached.append(timed(lambda: Builder(svc).build(BuildOptions(context=ctx, tags=["bench:1"]))))
-        shutil.rmtree(root, ignore_errors=True)
+        drop(root)
     return cold, cached
 
 
@@ -79,10 +102,10 @@ def berth_cli(work: Path, ctx: Path, rounds: int) -> tuple[list[float], list[flo
         def run():
             subprocess.run(cmd, check=True, cwd=REPO, stdout=subprocess.DEVNULL, env=env)
         run()  # once, untimed: compiled modules cached as an installed engine has them
-        shutil.rmtree(root, ignore_errors=True)
+        drop(root)
         cold.append(timed(run))
         cached.append(timed(run))
-        shutil.rmtree(root, ignore_errors=True)
+        drop(root)
     return cold, cached
 
 
@@ -117,6 +140,7 @@ def main() -> int:
     if not Path("/bin/busybox").exists():
         print("/bin/busybox is missing (Debian package busybox-static)", file=sys.stderr)
         return 2
+    os.environ.update(BENCH_NETWORK_ENV)
     work = Path(tempfile.mkdtemp(prefix="berth-bench-build-"))
     try:
         ctx = work / "ctx"
