@@ -386,10 +386,8 @@ def add_image_commands(sub, prefix: str = "") -> None:
     p.set_defaults(func=cmd_load)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m engine", description="Berth engine admin")
-    parser.add_argument("--root", default=None, help="engine root (default: $BERTH_ROOT or /var/lib/berth)")
-    sub = parser.add_subparsers(dest="command", required=True)
+def add_own_commands(sub) -> None:
+    """``info`` and the image commands, defined in this file."""
     info = sub.add_parser("info", help="show facts about this host")
     info.add_argument("--format", choices=["text", "json"], default="text")
     info.add_argument("--host-name", default=None)
@@ -412,13 +410,32 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name")
     p.set_defaults(func=cmd_layers)
 
-    for module in COMMAND_MODULES:
-        importlib.import_module(module).register(sub)
+
+# Each area of the engine adds its own commands (``register(subparsers)``), and says
+# which top-level commands it owns, so that one command builds only its own parser:
+# argparse spends about a millisecond per subcommand, which a ``run`` should not pay
+# sixty times over. A command not listed here builds the whole parser.
+OWN_COMMANDS = {"info", "pull", "push", "images", "history", "tag", "rmi", "save", "load", "image"}
+COMMAND_MODULES = {
+    "engine.cli_containers": {"run", "create", "start", "stop", "restart", "kill", "pause", "unpause", "wait",
+                              "rm", "rename", "ps", "inspect", "logs", "exec", "top", "stats", "volume"},
+    "engine.cli_network": {"network", "port"},
+    "engine.cli_build": {"build", "builder"},
+}
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The command line's parser; with ``command``, only the part that parses it."""
+    parser = argparse.ArgumentParser(prog="python -m engine", description="Berth engine admin")
+    parser.add_argument("--root", default=None, help="engine root (default: $BERTH_ROOT or /var/lib/berth)")
+    sub = parser.add_subparsers(dest="command", required=True)
+    known = command in OWN_COMMANDS or any(command in names for names in COMMAND_MODULES.values())
+    if not known or command in OWN_COMMANDS:
+        add_own_commands(sub)
+    for module, names in COMMAND_MODULES.items():
+        if not known or command in names:
+            importlib.import_module(module).register(sub)
     return parser
-
-
-# Each area of the engine adds its own commands (``register(subparsers)``).
-COMMAND_MODULES = ["engine.cli_containers", "engine.cli_network", "engine.cli_build"]
 
 
 # Docker answers a bad flag of these with 125, not argparse's 2.
@@ -443,7 +460,7 @@ def command_of(argv: list[str]) -> str | None:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     try:
-        args = build_parser().parse_args(argv)
+        args = build_parser(command_of(argv)).parse_args(argv)
     except SystemExit as exc:
         if exc.code not in (0, None) and command_of(argv) in EXIT_125_ON_USAGE:
             return 125
