@@ -159,16 +159,6 @@ def validate_digest(digest: str) -> str:
     return digest
 
 
-def is_loopback_domain(domain: str) -> bool:
-    """``localhost``, ``127.x.y.z`` and ``[::1]``, with or without a port."""
-    host = domain
-    if host.startswith("["):
-        host = host[1:host.index("]")] if "]" in host else host
-    else:
-        host = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
-    return host == "localhost" or host.startswith("127.") or host == "::1"
-
-
 @dataclass(frozen=True)
 class Platform:
     os: str

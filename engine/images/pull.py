@@ -43,8 +43,9 @@ def pull(svc: ImageService, name: str, *, platform: str | None = None, credentia
     progress = progress or _nothing
     created = Created()
     try:
-        with svc.writing(), RegistryClient(ref.domain, settings=svc.settings, credentials=credentials,
-                                           config_paths=config_paths, transport=transport) as reg:
+        with svc.writing(), RegistryClient(ref.domain, settings=svc.settings, certs_dir=svc.certs_dir,
+                                           credentials=credentials, config_paths=config_paths,
+                                           transport=transport) as reg:
             return _pull(svc, reg, ref, want, progress, created)
     except BaseException:
         svc.discard(created)

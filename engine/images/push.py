@@ -27,8 +27,8 @@ def push(svc: ImageService, name: str, *, credentials=None, config_paths=None, p
     layers = svc.meta.layers(image_id)
     blobs = [(layer.blob_digest, layer.blob_size) for layer in layers] + [(image_id, svc.blobs.size(image_id))]
     progress(Progress("", f"The push refers to repository [{ref.repository}]"))
-    with RegistryClient(ref.domain, settings=svc.settings, credentials=credentials, config_paths=config_paths,
-                        transport=transport, use_mirrors=False) as reg:
+    with RegistryClient(ref.domain, settings=svc.settings, certs_dir=svc.certs_dir, credentials=credentials,
+                        config_paths=config_paths, transport=transport, use_mirrors=False) as reg:
         for digest, size in blobs:
             sid = short_id(digest)
             if reg.has_blob(ref.path, digest):

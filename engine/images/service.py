@@ -92,6 +92,11 @@ class ImageService:
         self.blobs = BlobStore(self.root / "blobs", self.root / "tmp")
         self.meta = MetadataStore(self.root / "images.db")
 
+    @property
+    def certs_dir(self) -> Path:
+        """Where registry CAs are (``<certs_dir>/<host>/*.crt``): the setting, else ``<root>/certs.d``."""
+        return Path(self.settings.certs_dir) if self.settings.certs_dir else self.root / "certs.d"
+
     # -- locks -----------------------------------------------------------
 
     def writing(self):

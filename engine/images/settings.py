@@ -1,13 +1,18 @@
-"""Image settings: registry mirrors, insecure registries and the safety caps.
+"""Image settings: registry mirrors, insecure registries, registry CAs and the safety caps.
 
 They are read from ``<engine root>/settings.json`` (every key optional)::
 
     {
       "registry_mirrors": {"docker.io": ["https://mirror.example.org"]},
       "insecure_registries": ["registry.lan:5000"],
+      "certs_dir": "/etc/berth/certs.d",
       "max_layer_bytes": 34359738368,
       "max_layer_entries": 1000000
     }
+
+``certs_dir`` holds one directory per registry host, as Docker's ``certs.d``:
+``<certs_dir>/registry.lan:5000/ca.crt`` is a CA trusted for that registry. It is
+``<engine root>/certs.d`` unless set (see ``engine.registry.tls``).
 
 A caller (tests, the worker) may also pass an ``ImageSettings`` directly.
 """
@@ -29,8 +34,10 @@ MiB = 1024**2
 class ImageSettings:
     # registry -> mirrors tried first, in order ("docker.io": ["http://127.0.0.1:5000"]).
     registry_mirrors: dict[str, list[str]] = field(default_factory=dict)
-    # registries reached over plain HTTP (loopback always is).
+    # registries tried over HTTPS without certificate checks, then plain HTTP.
     insecure_registries: list[str] = field(default_factory=list)
+    # <certs_dir>/<host[:port]>/*.crt: CAs trusted for that registry. None: <engine root>/certs.d.
+    certs_dir: str | None = None
     # Caps that make a decompression bomb or a huge manifest fail cleanly.
     max_layer_bytes: int = 32 * GiB         # decompressed bytes of one layer
     max_layer_entries: int = 1_000_000      # tar entries of one layer

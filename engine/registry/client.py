@@ -9,25 +9,32 @@ reads; writes (push) always go to the registry itself.
         with reg.open_blob("team/app", "sha256:…") as chunks:
             for chunk in chunks: ...
 
-HTTPS by default; plain HTTP for loopback hosts and registries listed as insecure.
-Failed connections and 5xx answers are retried with backoff; a blob download cut
-off in the middle resumes from the byte where it stopped (HTTP ``Range``).
+HTTPS by default, never plain HTTP to a registry that is neither loopback nor
+marked insecure; which scheme a loopback or insecure registry gets is settled by
+one ``GET /v2/`` on first use (``engine.registry.tls`` has the rules, and the CAs
+each registry is checked against). Failed connections and 5xx answers are
+retried with backoff; a blob download cut off in the middle resumes from the byte
+where it stopped (HTTP ``Range``).
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
+import ssl
+import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 
 from engine.errors import DigestMismatch, NotFound, RegistryError, Unauthorized, UnsafeContent
 from engine.images import mediatypes
 from engine.images.settings import ImageSettings
-from engine.reference import DEFAULT_DOMAIN, is_loopback_domain
-from engine.registry import auth
+from engine.reference import DEFAULT_DOMAIN
+from engine.registry import auth, tls
 from engine.registry.auth import Credentials
 
 RETRY_STATUSES = {429, 500, 502, 503, 504}
@@ -38,24 +45,36 @@ class Endpoint:
     base: str          # "https://registry-1.docker.io" or "http://127.0.0.1:5000"
     prefix: str = ""   # a mirror may serve repositories under a path prefix
     mirror: bool = False
+    # The schemes still in question, in the order to try them; ``base`` has the first.
+    # More than one until ``RegistryClient`` has settled which the registry speaks.
+    schemes: tuple[str, ...] = ()
+
+    @property
+    def host(self) -> str:
+        return self.base.split("://", 1)[1]
 
     def url(self, path: str) -> str:
         return f"{self.base}/v2/{self.prefix}{path}"
 
+    def with_scheme(self, scheme: str) -> "Endpoint":
+        return dataclasses.replace(self, base=f"{scheme}://{self.host}", schemes=(scheme,))
 
-def endpoint_for(domain: str, settings: ImageSettings, mirror: bool = False) -> Endpoint:
+
+def endpoint_for(domain: str, settings: ImageSettings, mirror: bool = False,
+                 certs_dir: str | Path | None = None) -> Endpoint:
+    """Where to reach ``domain`` (a registry host, or a mirror's URL with its scheme and path)."""
     if "://" in domain:
         scheme, _, rest = domain.partition("://")
+        schemes = (scheme,)  # a mirror written with its scheme gets exactly that
     else:
-        rest = domain
-        host = rest.split("/", 1)[0]
-        secure = not (is_loopback_domain(host) or host in settings.insecure_registries)
-        scheme = "https" if secure else "http"
+        rest, schemes = domain, ()
     host, _, prefix = rest.partition("/")
     if host == DEFAULT_DOMAIN:
         host = "registry-1.docker.io"
+    if not schemes:
+        schemes = tls.connection_plan(host, settings, certs_dir).schemes
     prefix = prefix.strip("/")
-    return Endpoint(f"{scheme}://{host}", prefix + "/" if prefix else "", mirror)
+    return Endpoint(f"{schemes[0]}://{host}", prefix + "/" if prefix else "", mirror, schemes)
 
 
 class RegistryClient:
@@ -68,24 +87,81 @@ class RegistryClient:
         config_paths=None,
         transport: httpx.BaseTransport | None = None,
         use_mirrors: bool = True,
+        certs_dir: str | Path | None = None,
     ):
         self.domain = domain
         self.settings = settings or ImageSettings()
+        self.certs_dir = self.settings.certs_dir or certs_dir
         self.credentials = credentials if credentials is not None else auth.from_config(domain, config_paths)
         mirrors = self.settings.registry_mirrors.get(domain, []) if use_mirrors else []
-        self.endpoints = [endpoint_for(m, self.settings, mirror=True) for m in mirrors]
-        self.endpoints.append(endpoint_for(domain, self.settings))
-        self.endpoint = self.endpoints[-1]
+        self.endpoints = [endpoint_for(m, self.settings, mirror=True, certs_dir=self.certs_dir) for m in mirrors]
+        self.endpoints.append(endpoint_for(domain, self.settings, certs_dir=self.certs_dir))
+        timeout = httpx.Timeout(self.settings.timeout, connect=min(10.0, self.settings.timeout))
+        # Each registry host is checked against its own CAs (or not at all when marked insecure).
+        mounts = {}
+        if transport is None:
+            for ep in self.endpoints:
+                plan = tls.connection_plan(ep.host, self.settings, self.certs_dir)
+                if "https" in ep.schemes and (plan.ca_files or not plan.verify):
+                    mounts[f"https://{ep.host}"] = httpx.HTTPTransport(verify=tls.ssl_context(plan))
         self.http = httpx.Client(
             transport=transport,
+            mounts=mounts,
             follow_redirects=True,
-            timeout=httpx.Timeout(self.settings.timeout, connect=min(10.0, self.settings.timeout)),
+            timeout=timeout,
             headers={"User-Agent": "berth-engine"},
         )
         self._challenges: dict[str, tuple[str, dict[str, str]]] = {}  # origin -> (scheme, params) it asked for
+        self._settled: dict[Endpoint, Endpoint] = {}   # endpoint -> the same with the scheme that works
+        self._settling = threading.Lock()
+
+    @property
+    def endpoint(self) -> Endpoint:
+        """The registry itself (not a mirror), with the scheme it speaks."""
+        return self._settle(self.endpoints[-1])
 
     def close(self) -> None:
         self.http.close()
+
+    # -- which scheme ------------------------------------------------------
+    #
+    # An endpoint with one scheme is used as it is. One with two (a loopback or an
+    # insecure registry, see engine.registry.tls) is asked ``GET /v2/`` with each in
+    # turn until one gets an HTTP answer from a server that speaks it; the first
+    # one that does is kept for the rest of this client's life. Only a server that
+    # speaks the other protocol moves us on: a refused connection or a timeout is
+    # the registry being away, and the real request reports it (with its retries).
+
+    def _settle(self, ep: Endpoint) -> Endpoint:
+        if len(ep.schemes) <= 1:
+            return ep
+        with self._settling:
+            if ep not in self._settled:
+                self._settled[ep] = self._probe(ep)
+            return self._settled[ep]
+
+    def _probe(self, ep: Endpoint) -> Endpoint:
+        for i, scheme in enumerate(ep.schemes):
+            candidate = ep.with_scheme(scheme)
+            more = i + 1 < len(ep.schemes)
+            try:
+                r = self.http.get(f"{candidate.base}/v2/")
+            except httpx.TransportError as exc:
+                if tls.is_certificate_error(exc):
+                    raise RegistryError(self._certificate_message(candidate.host, exc)) from None
+                if more and _other_protocol(exc):
+                    continue
+                return ep.with_scheme(ep.schemes[0])  # away: the real request says so, after its retries
+            if more and scheme == "http" and r.status_code == 400 and "HTTPS" in r.text:
+                continue  # Go's answer to plain HTTP on a TLS port: "Client sent an HTTP request to an HTTPS server."
+            return candidate
+        return ep.with_scheme(ep.schemes[0])
+
+    def _certificate_message(self, host: str, exc: BaseException) -> str:
+        reason = _ssl_reason(exc)
+        where = f"{self.certs_dir}/{host}/ca.crt" if self.certs_dir else f"a certs_dir setting ({host}/ca.crt in it)"
+        return (f"registry {self.domain}: the certificate of https://{host} is not trusted ({reason}); "
+                f"put the CA that signed it in {where}, or list {host} in the insecure_registries setting")
 
     def __enter__(self) -> "RegistryClient":
         return self
@@ -198,6 +274,8 @@ class RegistryClient:
                 req = self.http.build_request(method, url, headers=send_headers, **kwargs)
                 response = self.http.send(req, stream=stream)
             except httpx.TransportError as exc:
+                if tls.is_certificate_error(exc):  # no retry makes it trusted
+                    raise RegistryError(self._certificate_message(parsed.netloc.decode(), exc)) from None
                 if attempt < attempts:
                     time.sleep(delay)
                     delay *= 2
@@ -250,7 +328,7 @@ class RegistryClient:
 
     def get_manifest(self, repo: str, ref: str, *, what: str, endpoint: Endpoint | None = None) -> tuple[str, bytes, str]:
         """Return (media type, bytes, digest) of a manifest or index, by tag or digest."""
-        ep = endpoint or self.endpoint
+        ep = self._settle(endpoint or self.endpoints[-1])
         url = ep.url(f"{repo}/manifests/{ref}")
         response = self.request("GET", url, scope=self.pull_scope(repo), stream=True,
                                 headers={"Accept": mediatypes.ACCEPT})
@@ -280,6 +358,7 @@ class RegistryClient:
         errors = []
         for ep in self.endpoints:
             try:
+                ep = self._settle(ep)
                 media_type, data, digest = self.get_manifest(repo, ref, what=what, endpoint=ep)
                 return media_type, data, digest, ep
             except (RegistryError, NotFound, Unauthorized) as exc:
@@ -300,7 +379,7 @@ class RegistryClient:
         are skipped. Attempts count from the last drop that made no progress;
         ``on_retry(received, delay, error)`` hears of each one.
         """
-        ep = endpoint or self.endpoint
+        ep = self._settle(endpoint or self.endpoints[-1])
         url = ep.url(f"{repo}/blobs/{digest}")
         scope = self.pull_scope(repo)
         current = [self._get_blob_from(url, scope, 0, digest, what)]  # errors before any byte: raised here
@@ -465,6 +544,29 @@ class RegistryClient:
         if answered and answered != digest:
             raise DigestMismatch(f"registry {self.domain} stored the manifest as {answered}, we sent {digest}")
         return digest
+
+
+def _other_protocol(exc: BaseException) -> bool:
+    """Whether a failed request met a server speaking the other protocol (TLS against plain, or the reverse)."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError, ssl.SSLError)):
+            return True
+        if isinstance(exc, (httpx.TimeoutException,)):
+            return False
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
+def _ssl_reason(exc: BaseException) -> str:
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, ssl.SSLCertVerificationError):
+            return getattr(exc, "verify_message", "") or str(exc)
+        exc = exc.__cause__ or exc.__context__
+    return "certificate verify failed"
 
 
 __all__ = ["RegistryClient", "Endpoint", "endpoint_for"]

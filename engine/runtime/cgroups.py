@@ -123,6 +123,7 @@ class Cgroup:
                 kv = dict(p.split("=", 1) for p in line.split()[1:] if "=" in p)
                 s.block_read += int(kv.get("rbytes", 0))
                 s.block_write += int(kv.get("wbytes", 0))
+            self._add_process_io(s, d)
             return s
         cpu = self.controller("cpuacct")
         if cpu:
@@ -144,7 +145,29 @@ class Cgroup:
                     s.block_read += int(parts[2])
                 elif len(parts) == 3 and parts[1] == "Write":
                     s.block_write += int(parts[2])
+        self._add_process_io(s, pids or mem)
         return s
+
+    @staticmethod
+    def _add_process_io(s: CgroupStats, d: Path | None) -> None:
+        """Block I/O at least as large as what the cgroup's processes did themselves.
+
+        The cgroup's own counters may stay at zero while a container reads and writes
+        the disk: v1 ``blkio.throttle.*`` count nothing on recent kernels unless a
+        throttle rule was set on the device (seen on 6.18), and v2's ``io.stat`` is
+        empty when the ``io`` controller is not enabled for the engine's parent. Each
+        process's ``/proc/PID/io`` (storage bytes, plus those of the children it has
+        reaped) is there regardless; their sum is a lower bound, taken when larger.
+        """
+        if d is None:
+            return
+        read = write = 0
+        for pid in _lines(d / "cgroup.procs"):
+            io = {k.rstrip(":"): v for k, v in _keyed(Path(f"/proc/{pid.strip()}/io")).items()}
+            read += io.get("read_bytes", 0)
+            write += max(0, io.get("write_bytes", 0) - io.get("cancelled_write_bytes", 0))
+        s.block_read = max(s.block_read, read)
+        s.block_write = max(s.block_write, write)
 
     def remove(self) -> None:
         """Remove this cgroup's (empty) directories; runc normally did already."""

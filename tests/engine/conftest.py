@@ -568,3 +568,122 @@ def _shut(sock) -> None:
 def cutting_proxy(registry):
     with CuttingProxy(registry.host) as proxy:
         yield proxy
+
+
+# -- a registry over HTTPS, with a CA of the test's own --------------------------------
+#
+# ``TestCA`` makes a self-signed CA and, signed by it, a server certificate for
+# 127.0.0.1 (IP address in the subject alternative name, as a client checks it).
+# The registry serves TLS with ``http.tls``; the engine trusts the CA through its
+# ``certs_dir`` setting (``<certs_dir>/127.0.0.1:PORT/ca.crt``, Docker's certs.d).
+
+
+class TestCA:
+    __test__ = False  # a helper, not a test class
+
+    def __init__(self, directory: Path, name: str = "berth-test-ca"):
+        import ipaddress
+
+        self.directory = directory
+        now = datetime.datetime.now(datetime.timezone.utc)
+        self.key = ec.generate_private_key(ec.SECP256R1())
+        ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+        self.cert = (
+            x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name)
+            .public_key(self.key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(hours=1)).not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+            .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True,
+                                         content_commitment=False, key_encipherment=False, data_encipherment=False,
+                                         key_agreement=False, encipher_only=False, decipher_only=False), critical=True)
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(self.key.public_key()), critical=False)
+            .sign(self.key, hashes.SHA256())
+        )
+        server_key = ec.generate_private_key(ec.SECP256R1())
+        self.server_cert = (
+            x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")]))
+            .issuer_name(ca_name).public_key(server_key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(hours=1)).not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                           critical=False)
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(self.key.public_key()), critical=False)
+            .sign(self.key, hashes.SHA256())
+        )
+        self.ca_file = directory / "ca.crt"
+        self.ca_file.write_bytes(self.cert.public_bytes(serialization.Encoding.PEM))
+        self.cert_file = directory / "server.crt"
+        self.cert_file.write_bytes(self.server_cert.public_bytes(serialization.Encoding.PEM))
+        self.key_file = directory / "server.key"
+        self.key_file.write_bytes(server_key.private_bytes(serialization.Encoding.PEM,
+                                                           serialization.PrivateFormat.PKCS8,
+                                                           serialization.NoEncryption()))
+
+
+@dataclass
+class TlsRegistry(Registry):
+    ca: Path | None = None     # the CA file that signed its certificate
+
+    @property
+    def url(self) -> str:
+        return f"https://{self.host}"
+
+    def http(self) -> httpx.Client:
+        import ssl
+
+        return httpx.Client(base_url=self.url, auth=self.auth, timeout=30,
+                            verify=ssl.create_default_context(cafile=str(self.ca)))
+
+
+def start_tls_registry(tmp: Path, ca: TestCA) -> tuple[subprocess.Popen, TlsRegistry]:
+    """The CNCF registry serving HTTPS on a free 127.0.0.1 port with ``ca``'s server certificate."""
+    import ssl
+
+    binary = need_binary("docker-registry", "docker-registry")
+    port = free_port()
+    storage = tmp / "storage"
+    storage.mkdir()
+    config = tmp / "config.yml"
+    config.write_text(
+        "version: 0.1\n"
+        "log:\n  level: info\n  accesslog:\n    disabled: false\n"
+        f"storage:\n  filesystem:\n    rootdirectory: {storage}\n  delete:\n    enabled: true\n"
+        "  cache:\n    blobdescriptor: inmemory\n"
+        f"http:\n  addr: 127.0.0.1:{port}\n"
+        f"  tls:\n    certificate: {ca.cert_file}\n    key: {ca.key_file}\n"
+    )
+    log = tmp / "registry.log"
+    proc = subprocess.Popen([binary, "serve", str(config)], stdout=log.open("wb"), stderr=subprocess.STDOUT,
+                            env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")})
+    reg = TlsRegistry(f"127.0.0.1:{port}", storage, log, None, ca.ca_file)
+    verify = ssl.create_default_context(cafile=str(ca.ca_file))
+    deadline = time.monotonic() + 15
+    while True:
+        try:
+            if httpx.get(f"{reg.url}/v2/", timeout=1, verify=verify).status_code == 200:
+                return proc, reg
+        except httpx.TransportError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            _stop(proc)
+            pytest.fail(f"TLS registry did not start: {log.read_text()[-2000:]}")
+        time.sleep(0.02)  # polling the port: no event to wait on
+
+
+@pytest.fixture(scope="session")
+def tls_registry():
+    """A plain-auth-less registry over HTTPS on 127.0.0.1, its certificate signed by a CA of the test's own."""
+    if x509 is None:
+        pytest.skip("the Python package cryptography is missing (test extra): it makes the registry's certificate")
+    tmp = Path(tempfile.mkdtemp(prefix="berth-registry-tls-"))
+    proc = None
+    try:
+        ca = TestCA(tmp)
+        proc, reg = start_tls_registry(tmp, ca)
+        yield reg
+    finally:
+        if proc is not None:
+            _stop(proc)
+        shutil.rmtree(tmp, ignore_errors=True)
