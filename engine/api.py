@@ -121,3 +121,21 @@ class Engine:
 
                 self._networks = Networks(self.root)
         return self._networks
+
+    # -- containers ------------------------------------------------------
+
+    @property
+    def containers(self):
+        """The host's containers (``engine.containers.service.Containers``), made on first use, with
+        this engine's images and networks. Long-lived: at its start it reconciles the networks."""
+        with self._lock:
+            if getattr(self, "_containers", None) is None:
+                from engine.containers.images import ChainImageSource, DirectoryImageSource, EngineImageSource
+                from engine.containers.service import Containers
+
+                images = ChainImageSource(DirectoryImageSource(self.root / "local-images"),
+                                          EngineImageSource(self.root, engine=self))
+                self._containers = Containers(self.root, images,
+                                              cgroup_parent=os.environ.get("BERTH_CGROUP_PARENT", "/berth"),
+                                              networks=self._networks)
+        return self._containers

@@ -176,7 +176,19 @@ def add_run_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cap-add", action="append", default=[])
     p.add_argument("--cap-drop", action="append", default=[])
     p.add_argument("--privileged", action="store_true")
-    p.add_argument("--network", "--net", default="none")
+    p.add_argument("--network", "--net", default="",
+                   help="bridge (the default), a user network, none, host or container:<name|id>")
+    p.add_argument("--network-alias", "--net-alias", action="append", default=[])
+    p.add_argument("--ip", default="")
+    p.add_argument("--mac-address", default="")
+    p.add_argument("-p", "--publish", action="append", default=[],
+                   help="[hostIP:][hostPort:]containerPort[/proto]; ports may be ranges")
+    p.add_argument("-P", "--publish-all", action="store_true", help="publish every exposed port on a random port")
+    p.add_argument("--expose", action="append", default=[])
+    p.add_argument("--dns", action="append", default=[])
+    p.add_argument("--dns-search", action="append", default=[])
+    p.add_argument("--dns-option", "--dns-opt", action="append", default=[])
+    p.add_argument("--add-host", action="append", default=[], help="name:ip")
     p.add_argument("--restart", default="no")
     p.add_argument("--rm", action="store_true")
     p.add_argument("--init", action="store_true")
@@ -202,7 +214,10 @@ def run_options(args: argparse.Namespace):
         read_only=args.read_only, tmpfs=args.tmpfs, shm_size=args.shm_size, volumes=args.volume,
         mounts=args.mount, memory=args.memory, memory_swap=args.memory_swap, cpus=args.cpus,
         cpu_shares=args.cpu_shares, pids_limit=args.pids_limit, cap_add=args.cap_add, cap_drop=args.cap_drop,
-        privileged=args.privileged, network=args.network, restart=args.restart, auto_remove=args.rm,
+        privileged=args.privileged, network=args.network, network_aliases=args.network_alias, ip=args.ip,
+        mac_address=args.mac_address, publish=args.publish, publish_all=args.publish_all, expose=args.expose,
+        dns=args.dns, dns_search=args.dns_search, dns_options=args.dns_option, add_hosts=args.add_host,
+        restart=args.restart, auto_remove=args.rm,
         init=args.init, tty=args.tty, interactive=args.interactive, log_opts=parse_log_opts(args.log_opt),
         pull=args.pull,
     )
@@ -435,7 +450,7 @@ def cmd_ps(args):
         for r in rows:
             view = {"ID": r.id if args.no_trunc else r.id[:12], "Names": r.name, "Image": r.image,
                     "Command": json.dumps(r.command), "CreatedAt": r.created, "Status": r.status, "State": r.state,
-                    "Labels": ",".join(f"{k}={v}" for k, v in r.labels.items()), "Ports": "", "Pid": r.pid,
+                    "Labels": ",".join(f"{k}={v}" for k, v in r.labels.items()), "Ports": r.ports, "Pid": r.pid,
                     "ExitCode": r.exit_code}
             print(render(fmt, view))
         return 0
@@ -445,7 +460,7 @@ def cmd_ps(args):
     for r in rows:
         command = r.command if args.no_trunc or len(r.command) <= 20 else r.command[:19] + "…"
         table.append([r.id if args.no_trunc else r.id[:12], r.image, f'"{command}"',
-                      f"{human_duration(_since(r.created))} ago", r.status, "", r.name])
+                      f"{human_duration(_since(r.created))} ago", r.status, r.ports, r.name])
     print_table(table)
     return 0
 

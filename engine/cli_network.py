@@ -10,22 +10,56 @@ runs them alone:
     python -m engine.cli_network network connect --alias db web c0ffee
     python -m engine.cli_network port c0ffee 80/tcp
 
-Containers are named by id for now; ``resolve_container`` is the one place that will turn a
-container name into its id once containers exist.
+Containers are named by name, id or unique id prefix (``resolve_container``). ``connect`` and
+``disconnect`` of a container go through the container service (live when it runs, and kept for
+its next starts); a bare sandbox made with ``network sandbox create`` is connected directly.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 from engine.errors import EngineError, InvalidArgument
 
 
-def resolve_container(text: str) -> str:
-    """A container reference (id today; name or id prefix once the container store exists) → its id."""
-    return text
+def resolve_container(text: str, root=None) -> str:
+    """A container reference (name, id or unique id prefix) → its id, as the container service finds
+    it; a reference that names no container is returned as it is (a bare sandbox's id)."""
+    from engine.network.service import engine_root
+
+    if not (engine_root(root) / "containers").is_dir():
+        return text  # no container was ever made here: only bare sandboxes
+    from engine.containers.store import RecordStore
+
+    store = RecordStore(engine_root(root))
+    if store.exists(text):
+        return text
+    records = store.all()
+    for rec in records:
+        if rec["Name"] == text.lstrip("/"):
+            return rec["Id"]
+    matches = [rec["Id"] for rec in records if rec["Id"].startswith(text)]
+    if len(matches) > 1:
+        raise InvalidArgument(f"multiple containers match {text!r}; give more of the id")
+    return matches[0] if matches else text
+
+
+def _is_container(cid: str, root) -> bool:
+    from engine.network.service import engine_root
+
+    return (engine_root(root) / "containers" / cid / "record.json").exists()
+
+
+def _containers(root):
+    """The container service of the root (connect and disconnect are kept in the container's record)."""
+    from engine.containers.service import Containers
+    from engine.network.service import engine_root
+
+    return Containers(engine_root(root), cgroup_parent=os.environ.get("BERTH_CGROUP_PARENT", "/berth"),
+                      long_lived=False)
 
 
 def networks(args):
@@ -131,18 +165,31 @@ def cmd_prune(args) -> int:
 
 
 def cmd_connect(args) -> int:
+    root = getattr(args, "root", None)
+    cid = resolve_container(args.container, root)
+    if _is_container(cid, root) and args.sandbox is None:
+        svc = _containers(root)
+        svc.connect(cid, args.network, ip=args.ip, aliases=args.alias or [], mac=args.mac_address)
+        if args.format == "json":
+            found = [ep for ep in svc.networks.endpoints(cid) if ep.network == svc.networks.get(args.network).name]
+            print(json.dumps(found[0].__dict__ | {"aliases": list(found[0].aliases)} if found else {}))
+        return 0
     nets = networks(args)
-    ep = nets.attach(resolve_container(args.container), args.sandbox, args.network, ip=args.ip,
-                     aliases=args.alias or [], mac=args.mac_address)
+    ep = nets.attach(cid, args.sandbox, args.network, ip=args.ip, aliases=args.alias or [], mac=args.mac_address)
     if args.format == "json":
         print(json.dumps(ep.__dict__ | {"aliases": list(ep.aliases)}))
     return 0
 
 
 def cmd_disconnect(args) -> int:
+    root = getattr(args, "root", None)
+    cid = resolve_container(args.container, root)
+    if _is_container(cid, root):
+        _containers(root).disconnect(cid, args.network, force=args.force)
+        return 0
     nets = networks(args)
     try:
-        nets.detach(resolve_container(args.container), args.network)
+        nets.detach(cid, args.network)
     except EngineError:
         if not args.force:
             raise
@@ -150,7 +197,7 @@ def cmd_disconnect(args) -> int:
 
 
 def cmd_port(args) -> int:
-    bound = networks(args).port(resolve_container(args.container), args.private)
+    bound = networks(args).port(resolve_container(args.container, getattr(args, "root", None)), args.private)
     if args.format == "json":
         print(json.dumps([{"PrivatePort": b.container_port, "Type": b.proto, "IP": b.host_ip,
                            "PublicPort": b.host_port} for b in bound]))
@@ -175,7 +222,8 @@ def cmd_sandbox_rm(args) -> int:
 
 
 def cmd_publish(args) -> int:
-    bound = networks(args).publish(resolve_container(args.container), args.publish, exposed=args.expose or [],
+    bound = networks(args).publish(resolve_container(args.container, getattr(args, "root", None)), args.publish,
+                                   exposed=args.expose or [],
                                    publish_all=args.publish_all)
     for b in bound:
         print(b)
@@ -234,8 +282,8 @@ def register(subparsers) -> None:
     p.add_argument("--ip", default=None)
     p.add_argument("--alias", action="append")
     p.add_argument("--mac-address", default=None)
-    p.add_argument("--sandbox", default=None, help="the container's network namespace file (until containers "
-                                                   "exist; default: the sandbox Berth made for it)")
+    p.add_argument("--sandbox", default=None, help="(Berth) connect a bare network namespace file instead "
+                                                   "of a container's sandbox")
     p.add_argument("--format", choices=["text", "json"], default="text")
     p.set_defaults(func=cmd_connect)
 

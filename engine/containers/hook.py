@@ -2,8 +2,10 @@
 
 conmon runs it when the container has exited (after writing the exit file), with
 no engine process needed: it records the exit (code, time, OOM kill), cleans the
-runtime state and the mount, removes an ``--rm`` container, and applies the
-restart policy with its back-off. conmon waits for it, so it stays short: the
+runtime state and the mount, tears the container's network down (its sandbox,
+veths, published ports; with the network settings the starter handed conmon in its
+environment, see ``NetworkSettings.to_env``), removes an ``--rm`` container, and
+applies the restart policy with its back-off (a restart sets the network up again). conmon waits for it, so it stays short: the
 back-off sleep is at most one minute.
 """
 

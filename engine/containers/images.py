@@ -36,6 +36,7 @@ class ImageConfig:
     labels: dict[str, str] = field(default_factory=dict)
     stop_signal: str = ""
     volumes: list[str] = field(default_factory=list)
+    exposed_ports: list[str] = field(default_factory=list)   # EXPOSE: "80/tcp"; what -P publishes
 
     @classmethod
     def from_oci(cls, c: dict | None) -> "ImageConfig":
@@ -43,7 +44,8 @@ class ImageConfig:
         return cls(env=list(c.get("Env") or []), cmd=list(c.get("Cmd") or []),
                    entrypoint=list(c.get("Entrypoint") or []), working_dir=c.get("WorkingDir") or "",
                    user=c.get("User") or "", labels=dict(c.get("Labels") or {}),
-                   stop_signal=c.get("StopSignal") or "", volumes=sorted((c.get("Volumes") or {}).keys()))
+                   stop_signal=c.get("StopSignal") or "", volumes=sorted((c.get("Volumes") or {}).keys()),
+                   exposed_ports=sorted((c.get("ExposedPorts") or {}).keys()))
 
 
 @dataclass

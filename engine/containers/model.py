@@ -37,7 +37,19 @@ class RunOptions:
     cap_add: list[str] = field(default_factory=list)
     cap_drop: list[str] = field(default_factory=list)
     privileged: bool = False
-    network: str = "none"        # "none" (own namespace with lo), "host", or a namespace path
+    # "" (the engine's default: ``bridge``, or BERTH_DEFAULT_NETWORK), "bridge", a user network's name,
+    # "none" (own namespace with lo only), "host", "container:<name|id>", or a namespace path.
+    network: str = ""
+    network_aliases: list[str] = field(default_factory=list)   # --network-alias (user networks)
+    ip: str = ""                                               # --ip (user networks)
+    mac_address: str = ""
+    publish: list[str] = field(default_factory=list)           # -p [hostIP:][hostPort:]containerPort[/proto]
+    publish_all: bool = False                                  # -P: every exposed port, random host ports
+    expose: list[str] = field(default_factory=list)            # --expose, added to the image's EXPOSE
+    dns: list[str] = field(default_factory=list)
+    dns_search: list[str] = field(default_factory=list)
+    dns_options: list[str] = field(default_factory=list)
+    add_hosts: list[str] = field(default_factory=list)         # --add-host name:ip
     restart: str = "no"
     auto_remove: bool = False
     init: bool = False
@@ -74,6 +86,7 @@ class ContainerSummary:
     exit_code: int
     labels: dict[str, str]
     pid: int = 0
+    ports: str = ""     # as ``docker ps`` shows them: "0.0.0.0:8080->80/tcp, 443/tcp"
 
     def to_dict(self) -> dict:
         return asdict(self)

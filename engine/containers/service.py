@@ -43,6 +43,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
+from engine.containers import networking
 from engine.containers import restart as policies
 from engine.containers.images import ImageSource, check_pull_policy
 from engine.containers.model import ContainerSummary, ExecOptions, RunOptions, StatsSample, TopResult
@@ -94,8 +95,15 @@ def boot_id() -> str:
 
 class Containers:
     def __init__(self, root: str | os.PathLike, images: ImageSource | None = None, *,
-                 runtime: Runtime | None = None, cgroup_parent: str = "/berth", long_lived: bool = True):
+                 runtime: Runtime | None = None, cgroup_parent: str = "/berth", long_lived: bool = True,
+                 networks=None, default_network: str | None = None):
+        """``networks``: an ``engine.network.service.Networks`` (made from the root and BERTH_* settings
+        on first use when None). ``default_network``: the network of a container created with no
+        ``--network``: ``bridge`` as Docker's, or BERTH_DEFAULT_NETWORK (``none`` is what
+        ``dockerd --bridge=none`` gives)."""
         self.root = Path(root)
+        self._networks = networks
+        self.default_network = default_network or os.environ.get("BERTH_DEFAULT_NETWORK") or "bridge"
         self.root.mkdir(parents=True, exist_ok=True)
         self.images = images
         self.cgroup_parent = "/" + cgroup_parent.strip("/")
@@ -118,6 +126,45 @@ class Containers:
         self._exit_watch: ExitWatch | None = None
         self.long_lived = long_lived  # False for one-shot processes (the CLI): poll, don't inotify
         self._reconcile_after_boot()
+        if long_lived:
+            self.reconcile_networks()  # an engine (worker) starts: what a crash left goes now
+
+    @property
+    def networks(self):
+        """The host's networks (``engine.network.service.Networks``), made on first use: pyroute2 costs
+        a tenth of a second to import, which commands about containers without a bridge never pay."""
+        if self._networks is None:
+            from engine.network.service import Networks
+
+            self._networks = Networks(self.root)
+        return self._networks
+
+    def reconcile_networks(self) -> None:
+        """Remove every sandbox no running container holds (a crash, a reboot), restore bridges and
+        rules. Nothing happens on a root that never had a network (no firewall table is made)."""
+        if self._networks is None and not (self.root / "network" / "network.db").exists():
+            return
+        live = set()
+        for rec in self.store.all():
+            if rec["State"]["Status"] in (*RUNNING, "restarting") or self._busy(rec["Id"]):
+                live.add(rec["Id"])
+        self.networks.reconcile(live_containers=live)
+
+    def _busy(self, cid: str) -> bool:
+        """Someone holds the container's lock (a start may be setting its network up right now)."""
+        import fcntl
+
+        try:
+            fd = os.open(self.store.path(cid) / "lock", os.O_RDWR | os.O_CLOEXEC)
+        except OSError:
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return False
+        except BlockingIOError:
+            return True
+        finally:
+            os.close(fd)
 
     # -- setup -------------------------------------------------------------
 
@@ -165,6 +212,11 @@ class Containers:
                         if policy.name != "no" and not rec.get("ManuallyStopped"):
                             to_restart.append(rec["Id"])
             marker.write_text(current)
+        if previous is not None:
+            try:
+                self.reconcile_networks()  # every sandbox of the last boot is gone with its namespace
+            except EngineError:
+                pass
         for cid in to_restart:
             try:
                 self.start(cid)
@@ -231,9 +283,6 @@ class Containers:
         unknown = set(opts.log_opts) - {"max-size", "max-file"}
         if unknown:
             raise InvalidArgument(f"unknown log option(s): {', '.join(sorted(unknown))} (max-size, max-file)")
-        if opts.network not in ("none", "host", "default", "bridge") and not opts.network.startswith("/"):
-            raise InvalidArgument(f"network {opts.network!r} is not supported yet: use none, host, or a "
-                                  "network namespace path")
         env_from_files = []
         for path in opts.env_files:
             try:
@@ -248,6 +297,9 @@ class Containers:
 
         image = self.images.resolve(opts.image, opts.pull)
         cfg = image.config
+        net = networking.network_config(opts, default=self.default_network,
+                                        find_network=lambda name: self.networks.get(name), find_container=self._find,
+                                        image_exposed=list(getattr(cfg, "exposed_ports", []) or []))
 
         cid = os.urandom(32).hex()
         cdir = self.store.path(cid)
@@ -298,7 +350,12 @@ class Containers:
                     other = next(rec["Id"] for rec in self.store.all() if rec["Name"] == name)
                     raise Conflict(f'the container name "/{name}" is already in use by container "{other}". '
                                    "Remove or rename that container to reuse the name.")
-                self._write_etc_files(cdir, hostname, opts.network)
+                host_config = {"RestartPolicy": opts.restart or "no", "AutoRemove": opts.auto_remove,
+                               "NetworkMode": net.mode, "PortBindings": networking.port_bindings(net.ports),
+                               "PublishAllPorts": net.publish_all, "Dns": net.dns, "DnsSearch": net.dns_search,
+                               "DnsOptions": net.dns_options, "ExtraHosts": net.extra_hosts,
+                               "LogMaxSize": log_max_size, "LogMaxFile": log_max_file}
+                self._write_etc_files(cdir, hostname, net.mode, host_config)
                 record = {
                     "Id": cid,
                     "Name": name,
@@ -317,10 +374,11 @@ class Containers:
                     "StopTimeout": opts.stop_timeout,
                     "Resources": resources,
                     "MountSpecs": [m.to_dict() for m in mount_specs],
-                    "HostConfig": {"RestartPolicy": opts.restart or "no", "AutoRemove": opts.auto_remove,
-                                   "NetworkMode": opts.network if opts.network not in ("default", "bridge")
-                                   else "none",
-                                   "LogMaxSize": log_max_size, "LogMaxFile": log_max_file},
+                    "HostConfig": host_config,
+                    "EndpointsConfig": net.endpoints,    # network name → Aliases, IPAddress, MacAddress
+                    "PortSpecs": net.ports,
+                    "ExposedPorts": net.exposed,
+                    "Ports": [],                         # published while running (networking.published)
                     "CgroupsPath": f"{self.cgroup_parent}/{cid}",
                     "State": {"Status": "created", "Running": False, "Paused": False, "Restarting": False,
                               "OOMKilled": False, "Dead": False, "Pid": 0, "ExitCode": 0, "Error": "",
@@ -409,28 +467,12 @@ class Containers:
             seen.add(s.target)
         return specs
 
-    def _write_etc_files(self, cdir: Path, hostname: str, network: str) -> None:
-        """/etc/hosts, /etc/hostname, /etc/resolv.conf: ours, bind-mounted, so engine.network may rewrite them."""
+    def _write_etc_files(self, cdir: Path, hostname: str, network: str, host_config: dict) -> None:
+        """/etc/hosts, /etc/hostname, /etc/resolv.conf: ours, bind-mounted. With a bridge network,
+        engine.network rewrites them in place at each start and whenever a peer comes or goes."""
+        hosts, resolv = networking.etc_files(hostname, network, host_config)
         (cdir / "hostname").write_text(hostname + "\n")
-        hosts = ("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\n"
-                 "ff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n")
-        if network == "host":
-            try:
-                hosts = Path("/etc/hosts").read_text()
-            except OSError:
-                pass
-        else:
-            hosts += f"127.0.1.1\t{hostname}\n"
         (cdir / "hosts").write_text(hosts)
-        try:
-            resolv = Path("/etc/resolv.conf").read_text()
-        except OSError:
-            resolv = ""
-        if network != "host":
-            # A loopback resolver of the host is unreachable from the container's own namespace.
-            resolv = "".join(line + "\n" for line in resolv.splitlines()
-                             if not (line.startswith("nameserver") and
-                                     (" 127." in line or " ::1" in line)))
         (cdir / "resolv.conf").write_text(resolv)
 
     # -- start -------------------------------------------------------------------
@@ -457,7 +499,7 @@ class Containers:
                 waiter_file.unlink(missing_ok=True)
             return self._start_locked(rec, before_start)
 
-    def _spec_options(self, rec: dict, cdir: Path) -> ocispec.SpecOptions:
+    def _spec_options(self, rec: dict, cdir: Path, network: str) -> ocispec.SpecOptions:
         opts = rec["Options"]
         p = rec["Process"]
         r = rec["Resources"]
@@ -488,7 +530,6 @@ class Containers:
                 mounts.append({"destination": m.target, "type": "tmpfs", "source": "tmpfs",
                                "options": ["nosuid", "nodev", "noexec", *(["ro"] if m.read_only else []),
                                            *m.options]})
-        network = rec["HostConfig"]["NetworkMode"]
         return ocispec.SpecOptions(
             args=args, rootfs=str(cdir / "rootfs"), cgroups_path=rec["CgroupsPath"], env=p["env"], cwd=p["cwd"],
             uid=p["uid"], gid=p["gid"], additional_gids=p["additional_gids"], hostname=rec["Hostname"]
@@ -519,7 +560,7 @@ class Containers:
         rootfs = cdir / "rootfs"
         if (self.driver.state_root / cid).exists():
             self.driver.delete(cid, force=True)  # left from a run whose exit nobody recorded
-        mounted_here = False
+        mounted_here = networked = False
         try:
             if not overlay.is_mounted(rootfs):
                 overlay.mount_overlay([Path(p) for p in rec["Layers"]], cdir / "upper", cdir / "work", rootfs)
@@ -528,7 +569,9 @@ class Containers:
                 if m["type"] == "volume":
                     self.volumes.create(m["source"])
                     self.volumes.populate(m["source"], Path(str(rootfs) + m["target"]))
-            spec = ocispec.build(self._spec_options(rec, cdir))
+            network = self._network_up(rec, cdir)
+            networked = True
+            spec = ocispec.build(self._spec_options(rec, cdir, network))
             write_json_atomic(cdir / "bundle" / "config.json", spec)
             (self.exit_dir / cid).unlink(missing_ok=True)
             log_path = cdir / "ctr.log"
@@ -541,7 +584,10 @@ class Containers:
                 log_size_max=rec["HostConfig"]["LogMaxSize"] if rec["HostConfig"]["LogMaxFile"] >= 1 else 0,
                 exit_command=[*self.hook_command(), cid],
                 env={"PYTHONPATH": PACKAGE_PARENT + (":" + os.environ["PYTHONPATH"]
-                                                     if os.environ.get("PYTHONPATH") else "")},
+                                                     if os.environ.get("PYTHONPATH") else ""),
+                     # the exit hook tears the network down (and a restart sets it up) with our settings
+                     **(self.networks.settings.to_env()
+                        if networking.managed(rec["HostConfig"].get("NetworkMode", "none")) else {})},
             )
             pid = self.monitor.spawn(request)
             try:
@@ -552,6 +598,8 @@ class Containers:
                 self.driver.delete(cid, force=True)
                 raise
         except BaseException as exc:
+            if networked:
+                self._network_down(rec, emptied=True)
             if mounted_here or rec["State"]["Status"] != "created":
                 overlay.unmount(rootfs)
             (self.exit_dir / cid).unlink(missing_ok=True)
@@ -570,6 +618,138 @@ class Containers:
         rec["BootId"] = boot_id()
         self.store.save(rec)
         return rec
+
+    # -- network ----------------------------------------------------------------------
+
+    def _network_up(self, rec: dict, cdir: Path) -> str:
+        """Set the container's network up before the runtime runs; return the spec's network: a
+        namespace path, ``none`` (the runtime makes one with lo) or ``host``. All or nothing."""
+        from engine.network.model import NetworkRequest
+
+        cid = rec["Id"]
+        hc = rec["HostConfig"]
+        mode = hc.get("NetworkMode", "none")
+        rec["Ports"] = []
+        if not networking.managed(mode):
+            return mode
+        nets = self.networks
+        nets.teardown(cid)  # a sandbox left by a run whose exit nobody recorded
+        files = {"hosts_file": cdir / "hosts", "resolv_file": cdir / "resolv.conf", "hostname_file": cdir / "hostname"}
+        if mode.startswith("container:"):
+            target_id = mode.partition(":")[2]
+            try:
+                target = self.store.load(target_id)
+            except NotFound:
+                raise NotFound(f"cannot join the network of container {target_id[:12]}: it no longer exists") from None
+            if target["State"]["Status"] not in RUNNING:
+                raise Conflict(f"cannot join the network of container {target['Name']}: it is not running")
+            target_mode = target["HostConfig"].get("NetworkMode", "none")
+            if target_mode == "host" or target_mode.startswith("/"):
+                return target_mode
+            if target_mode == "none":  # the runtime's own namespace: join it through the process
+                return f"/proc/{target['State']['Pid']}/ns/net"
+            done = nets.setup(cid, NetworkRequest(mode=f"container:{target_id}", name=rec["Name"],
+                                                  hostname=rec["Hostname"], **files))
+            rec["SandboxUp"] = True
+            return str(done.sandbox.path)
+        endpoints = list((rec.get("EndpointsConfig") or {}).items())
+        common = dict(name=rec["Name"], hostname=rec["Hostname"], extra_hosts=hc.get("ExtraHosts") or [],
+                      dns=hc.get("Dns") or [], dns_search=hc.get("DnsSearch") or [],
+                      dns_options=hc.get("DnsOptions") or [], **files)
+        if not endpoints:  # disconnected from every network: a namespace with lo only
+            path = nets.create_sandbox(cid, mode="bridge", **common)
+            rec["SandboxUp"] = True
+            return str(path)
+        first_name, first = endpoints[0]
+        done = nets.setup(cid, NetworkRequest(
+            mode="bridge", networks=[first_name], ip=first.get("IPAddress") or None,
+            aliases=first.get("Aliases") or [], mac=first.get("MacAddress") or None,
+            ports=rec.get("PortSpecs") or [], exposed=rec.get("ExposedPorts") or [],
+            publish_all=bool(hc.get("PublishAllPorts")), **common))
+        try:
+            for name, want in endpoints[1:]:
+                nets.attach(cid, None, name, ip=want.get("IPAddress") or None, aliases=want.get("Aliases") or [],
+                            mac=want.get("MacAddress") or None)
+        except BaseException:
+            nets.teardown(cid)
+            raise
+        rec["Ports"] = networking.published(done.ports)
+        rec["SandboxUp"] = True
+        return str(done.sandbox.path)
+
+    def _network_down(self, rec: dict, emptied: bool = False) -> None:
+        """Remove the container's sandbox, endpoints and published ports (idempotent). ``SandboxUp``
+        in the record spares ``rm`` after an exit the netlink library's import (a tenth of a second)."""
+        rec["Ports"] = []
+        if networking.managed(rec["HostConfig"].get("NetworkMode", "none")) and rec.get("SandboxUp", True):
+            self.networks.teardown(rec["Id"], emptied=emptied)
+        rec["SandboxUp"] = False
+
+    def _network_settings(self, rec: dict) -> dict:
+        running = rec["State"]["Status"] in RUNNING
+        if running and networking.managed(rec["HostConfig"].get("NetworkMode", "none")):
+            try:
+                return self.networks.network_settings(rec["Id"])
+            except NotFound:
+                pass
+        return networking.static_settings(rec, rec["State"]["Pid"] if running else 0)
+
+    def connect(self, ref: str, network: str, *, ip: str | None = None, aliases: list[str] = (),
+                mac: str | None = None) -> None:
+        """``network connect``: live on a running container, and kept for its next starts."""
+        cid = self._find(ref)
+        with self._locked(cid):
+            rec = self.store.load(cid)
+            mode = rec["HostConfig"].get("NetworkMode", "none")
+            if not networking.managed(mode) or mode.startswith("container:"):
+                raise InvalidArgument(f"container {rec['Name']} uses network mode {mode}: it cannot be connected "
+                                      "to a network")
+            net = self.networks.get(network)
+            endpoints = dict(rec.get("EndpointsConfig") or {})
+            if net.name in endpoints:
+                raise Conflict(f"container {rec['Name']} is already connected to network {net.name}")
+            aliases = [a for a in aliases if a]
+            if net.default and (aliases or ip):
+                raise InvalidArgument("--ip and --alias are supported on user defined networks only")
+            if mac:
+                from engine.network.ipam import check_mac
+
+                mac = check_mac(mac)
+            if rec["State"]["Status"] in RUNNING:
+                self.networks.attach(cid, None, net.name, ip=ip, aliases=aliases, mac=mac)
+            endpoints[net.name] = networking.endpoint_config(aliases, ip, mac)
+            rec["EndpointsConfig"] = endpoints
+            self.store.save(rec)
+
+    def disconnect(self, ref: str, network: str, *, force: bool = False) -> None:
+        """``network disconnect``: live on a running container (its ports through that network go too)."""
+        cid = self._find(ref)
+        with self._locked(cid):
+            rec = self.store.load(cid)
+            net = self.networks.get(network)
+            endpoints = dict(rec.get("EndpointsConfig") or {})
+            if net.name not in endpoints and not force:
+                raise NotFound(f"container {rec['Name']} is not connected to network {net.name}")
+            if rec["State"]["Status"] in RUNNING and networking.managed(rec["HostConfig"].get("NetworkMode", "none")):
+                try:
+                    self.networks.detach(cid, net.name)
+                except NotFound:
+                    if not force:
+                        raise
+                rec["Ports"] = networking.published(self.networks.port(cid))
+            endpoints.pop(net.name, None)
+            rec["EndpointsConfig"] = endpoints
+            self.store.save(rec)
+
+    def port(self, ref: str, private: str | None = None):
+        """The published ports of a running container (``engine.network.model.PortBinding``)."""
+        cid = self._find(ref)
+        rec = self.store.load(cid)
+        if rec["State"]["Status"] not in RUNNING or not networking.managed(rec["HostConfig"].get("NetworkMode", "")):
+            if private:
+                raise NotFound(f"no public port '{private}' published for {rec['Name']}")
+            return []
+        return self.networks.port(cid, private)
 
     # -- exit ----------------------------------------------------------------------
 
@@ -596,7 +776,9 @@ class Containers:
                     return rec
                 code = self.exit_code_file(cid)
                 if code is None:
-                    if pid_alive(rec.get("MonitorPid", 0)) or self.driver.state(cid):
+                    state = self.driver.state(cid)
+                    # runc keeps the state of a dead container ("stopped") until it is deleted
+                    if pid_alive(rec.get("MonitorPid", 0)) or (state and state.get("status") != "stopped"):
                         return rec
                     code = 255  # the monitor vanished without a word
                     rec["State"]["Error"] = "the container's monitor exited unexpectedly"
@@ -611,6 +793,10 @@ class Containers:
         oom = Cgroup(rec["CgroupsPath"]).oom_kills() > 0
         self.driver.delete(cid, force=True)
         Cgroup(rec["CgroupsPath"]).remove()
+        try:
+            self._network_down(rec, emptied=True)
+        except Exception as exc:  # the exit is recorded whatever happens; reconcile removes the rest
+            rec["State"]["Error"] = f"the network could not be torn down: {exc}"
         overlay.unmount(cdir / "rootfs")
         (self.exit_dir / cid).unlink(missing_ok=True)
         (self.socket_dir / cid[:12]).unlink(missing_ok=True)
@@ -801,6 +987,7 @@ class Containers:
             if (self.driver.state_root / cid).exists():
                 self.driver.delete(cid, force=True)
             Cgroup(rec["CgroupsPath"]).remove()
+            self._network_down(rec, emptied=True)
             overlay.unmount(cdir / "rootfs")
             (self.exit_dir / cid).unlink(missing_ok=True)
             (self.socket_dir / cid[:12]).unlink(missing_ok=True)
@@ -826,6 +1013,12 @@ class Containers:
             rec = self.store.load(cid)
             rec["Name"] = new_name
             self.store.save(rec)
+            if networking.managed(rec["HostConfig"].get("NetworkMode", "none")) and \
+                    rec["State"]["Status"] in RUNNING:
+                try:
+                    self.networks.rename(cid, new_name)  # peers' hosts files follow
+                except NotFound:
+                    pass
 
     # -- looking -------------------------------------------------------------------
 
@@ -850,7 +1043,7 @@ class Containers:
     def inspect(self, ref: str) -> dict:
         rec = self._refresh(self._load(ref))
         logfiles.preserve(self.store.path(rec["Id"]) / "ctr.log", rec["HostConfig"]["LogMaxFile"])
-        return to_docker(rec, self.store.path(rec["Id"]), self.volumes.dir)
+        return to_docker(rec, self.store.path(rec["Id"]), self.volumes.dir, self._network_settings(rec))
 
     def record(self, ref: str) -> dict:
         return self._refresh(self._load(ref))
@@ -1111,9 +1304,12 @@ def status_text(rec: dict) -> str:
 
 def summary(rec: dict) -> ContainerSummary:
     command = " ".join([rec["Path"], *rec["Args"]])
+    running = rec["State"]["Status"] in RUNNING
     return ContainerSummary(id=rec["Id"], name=rec["Name"], image=rec["Image"], command=command,
                             created=rec["Created"], state=rec["State"]["Status"], status=status_text(rec),
-                            exit_code=rec["State"]["ExitCode"], labels=rec["Labels"], pid=rec["State"]["Pid"])
+                            exit_code=rec["State"]["ExitCode"], labels=rec["Labels"], pid=rec["State"]["Pid"],
+                            ports=networking.ps_ports(rec.get("Ports") or [], rec.get("ExposedPorts") or [])
+                            if running else "")
 
 
 def matches(rec: dict, filters: dict[str, list[str]]) -> bool:
@@ -1141,7 +1337,7 @@ def matches(rec: dict, filters: dict[str, list[str]]) -> bool:
     return True
 
 
-def to_docker(rec: dict, cdir: Path, volumes_dir: Path) -> dict:
+def to_docker(rec: dict, cdir: Path, volumes_dir: Path, network_settings: dict | None = None) -> dict:
     """The record in ``docker inspect``'s shape."""
     o = rec["Options"]
     s = rec["State"]
@@ -1178,6 +1374,12 @@ def to_docker(rec: dict, cdir: Path, volumes_dir: Path) -> dict:
             "Binds": [v for v in o["volumes"] if ":" in v] or None,
             "LogConfig": {"Type": "k8s-file", "Config": dict(o["log_opts"])},
             "NetworkMode": rec["HostConfig"]["NetworkMode"],
+            "PortBindings": rec["HostConfig"].get("PortBindings") or {},
+            "PublishAllPorts": bool(rec["HostConfig"].get("PublishAllPorts")),
+            "Dns": rec["HostConfig"].get("Dns") or [],
+            "DnsSearch": rec["HostConfig"].get("DnsSearch") or [],
+            "DnsOptions": rec["HostConfig"].get("DnsOptions") or [],
+            "ExtraHosts": rec["HostConfig"].get("ExtraHosts") or None,
             "RestartPolicy": {"Name": policies.parse_policy(rec["HostConfig"]["RestartPolicy"]).name,
                               "MaximumRetryCount": policies.parse_policy(rec["HostConfig"]["RestartPolicy"]).maximum},
             "AutoRemove": rec["HostConfig"]["AutoRemove"],
@@ -1217,9 +1419,8 @@ def to_docker(rec: dict, cdir: Path, volumes_dir: Path) -> dict:
             "Entrypoint": o["entrypoint"],
             "Labels": rec["Labels"],
             "StopSignal": rec["StopSignal"],
+            "ExposedPorts": {p: {} for p in rec.get("ExposedPorts") or []} or None,
             **({"StopTimeout": rec["StopTimeout"]} if rec.get("StopTimeout") is not None else {}),
         },
-        "NetworkSettings": {"SandboxKey": rec["HostConfig"]["NetworkMode"]
-                            if rec["HostConfig"]["NetworkMode"].startswith("/") else "",
-                            "Networks": {rec["HostConfig"]["NetworkMode"]: {}}},
+        "NetworkSettings": network_settings if network_settings is not None else networking.static_settings(rec),
     }

@@ -153,6 +153,21 @@ def delete_link(name: str) -> bool:
     return True
 
 
+def set_down(name: str) -> bool:
+    """Set a link down (a bridge port that is down forwards nothing); True if it was there."""
+    with IPRoute() as ipr:
+        index = link_index(ipr, name)
+        if index is None:
+            return False
+        try:
+            ipr.link("set", index=index, state="down")
+        except NetlinkError as e:
+            if e.code != errno.ENODEV:
+                raise
+            return False
+    return True
+
+
 def make_veth(host_ifname: str, *, peer: str, netns_path: Path, bridge: str, mtu: int, link_alias: str,
               mac: str, ip: str, prefix_len: int, gateway: str | None) -> None:
     """A veth pair: host end on the bridge, the other end made directly inside the namespace as `peer`,

@@ -73,6 +73,19 @@ class NetworkSettings:
                    mtu=int(env["BERTH_NETWORK_MTU"]) if env.get("BERTH_NETWORK_MTU") else None,
                    netns_dir=env.get("BERTH_NETNS_DIR") or None)
 
+    def to_env(self) -> dict[str, str]:
+        """These settings as the environment ``from_env`` reads: handed to processes that act for the
+        engine later (the monitor's exit hook tears a container's network down with the same table)."""
+        env = {"BERTH_DEFAULT_BRIDGE": self.default_bridge, "BERTH_FIREWALL_TABLE": self.firewall_table,
+               "BERTH_FORWARD_DNS": "1" if self.forward_dns else "0",
+               "BERTH_IP_FORWARD": "1" if self.enable_ip_forward else "0",
+               "BERTH_ADDRESS_POOLS": ",".join(f"{p.base}/{p.size}" for p in self.address_pools)}
+        if self.mtu:
+            env["BERTH_NETWORK_MTU"] = str(self.mtu)
+        if self.netns_dir:
+            env["BERTH_NETNS_DIR"] = self.netns_dir
+        return env
+
     @classmethod
     def for_tests(cls, tag: str, pools: list[AddressPool] | None = None) -> "NetworkSettings":
         return cls(address_pools=pools or [AddressPool("10.231.0.0/16", 24), AddressPool("10.232.0.0/16", 24)],

@@ -110,3 +110,118 @@ def poll(predicate, timeout: float = 20, interval: float = 0.02, what: str = "co
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}")
         time.sleep(interval)
+
+
+# -- networking: containers on real bridges (test_networking.py) ------------------------------------
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _containers_without_a_bridge_by_default():
+    """A container made with no ``--network`` gets ``bridge``, as Docker's. The container tests that
+    name none are about other things: they run with ``none`` (only ``lo``, nothing made on the host,
+    as ``dockerd --bridge=none``), through the engine's own setting. Tests that want bridges use
+    ``netlab``, which has its own bridge, table and address pool."""
+    old = os.environ.get("BERTH_DEFAULT_NETWORK")
+    os.environ["BERTH_DEFAULT_NETWORK"] = "none"
+    yield
+    if old is None:
+        os.environ.pop("BERTH_DEFAULT_NETWORK", None)
+    else:
+        os.environ["BERTH_DEFAULT_NETWORK"] = old
+
+
+class NetLab:
+    """An engine root of its own whose containers get real networks: the default ``bridge`` on a
+    bridge of the lab's, an nftables table and an address pool of its own (10.234.0.0/16)."""
+
+    def __init__(self, root: Path, svc, nets, cli: Cli, cgroup_parent: str):
+        self.root, self.svc, self.nets, self.cli, self.cgroup_parent = root, svc, nets, cli, cgroup_parent
+
+    def engine(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess:
+        """``python -m engine …`` (network commands, port) against the lab's root."""
+        return subprocess.run([sys.executable, "-m", "engine", *args], env=self.cli.env, capture_output=True,
+                              timeout=timeout, cwd=ROOT)
+
+    def network(self, prefix: str = "n", **kw):
+        return self.nets.create(f"{prefix}-{secrets.token_hex(3)}", **kw)
+
+    def census(self) -> dict[str, int]:
+        """What the lab holds on the host: links carrying its root's tag (bridges, host ends of
+        veths) and their addresses, rules in its table, namespaces pinned under its root. Counted
+        by owner, not host-wide, so that other test runs on the same host cannot disturb it."""
+        from pyroute2 import IPRoute
+
+        from engine.network import firewall, links
+
+        with IPRoute() as ipr:
+            ours = {link["index"] for link in ipr.get_links()
+                    if (links.parse_alias(link.get_attr("IFLA_IFALIAS")) or ("",))[0] == self.nets.tag}
+            addresses = sum(1 for a in ipr.get_addr() if a["index"] in ours)
+        table = firewall.listing(self.nets.settings.firewall_table)
+        rules = sum(1 for line in table.splitlines() if line.strip() and not line.strip().startswith(
+            ("table", "chain", "type", "}", "policy")))
+        with open("/proc/self/mountinfo") as f:
+            namespaces = sum(1 for line in f if " - nsfs " in line and line.split()[4].startswith(str(self.root)))
+        return {"links": len(ours), "addresses": addresses, "rules": rules, "namespaces": namespaces}
+
+
+@pytest.fixture(scope="module")
+def netlab(engine_root):
+    import json
+    import shutil
+    import tempfile
+
+    from engine.containers.busybox_image import build
+    from engine.containers.images import DirectoryImageSource
+    from engine.containers.service import Containers
+    from engine.network.service import Networks
+    from engine.network.settings import AddressPool, NetworkSettings
+    from engine.runtime.cgroups import remove_parent
+    from engine.runtime.rootfs import mounts_under
+    from tests.network.conftest import census, wait_until
+
+    need_binary("nft", "nftables")
+    before = census()
+    tag = secrets.token_hex(3)
+    settings = NetworkSettings.for_tests(f"c{tag}", pools=[AddressPool("10.234.0.0/16", 24)])
+    root = Path(tempfile.mkdtemp(prefix="berth-ctr-net-"))
+    parent = f"/berth-test-net-{tag}"
+    images = root / "local-images"
+    build(images, "busybox-test")
+    web = build(images, "busybox-web", cmd=["sh", "-c", "mkdir -p /www && echo exposed > /www/index.html && "
+                                                       "exec busybox httpd -f -p 80 -h /www"])
+    config = json.loads((web / "config.json").read_text())
+    config["config"]["ExposedPorts"] = {"80/tcp": {}}
+    (web / "config.json").write_text(json.dumps(config))
+    nets = Networks(root, settings)
+    svc = Containers(root, DirectoryImageSource(images), cgroup_parent=parent, networks=nets,
+                     default_network="bridge")
+    cli = Cli(root, parent)
+    cli.env.update(settings.to_env())
+    cli.env["BERTH_DEFAULT_NETWORK"] = "bridge"
+    try:
+        yield NetLab(root, svc, nets, cli, parent)
+    finally:
+        for rec in svc.store.all():
+            try:
+                svc.remove(rec["Id"], force=True, volumes=True)
+            except Exception:
+                pass
+        nets.destroy_everything()
+        nets.close()
+        left = mounts_under(str(root))
+        for point in sorted(left, key=len, reverse=True):
+            subprocess.run(["umount", "-l", point], check=False)
+        remove_parent(parent)
+        shutil.rmtree(root, ignore_errors=True)
+        assert not left, f"mounts left behind: {left}"
+        from engine.network import firewall, links
+
+        # Namespaces die asynchronously after their last reference; their veths go with them.
+        wait_until(lambda: not links.tagged_links(nets.tag), timeout=10, what="the lab's links to go")
+        assert firewall.listing(settings.firewall_table) == "", "the lab's nftables table is left"
+        if os.environ.get("BERTH_TEST_HOST_CENSUS", "1") == "1":
+            # Host-wide counts as well: exact when no other test run shares the host at this time
+            # (BERTH_TEST_HOST_CENSUS=0 when suites run side by side).
+            wait_until(lambda: census() == before, timeout=10,
+                       what=f"the host to look as before: {before} vs {census()}")
