@@ -203,14 +203,20 @@ class Containers:
             to_restart = []
             if previous is not None:
                 for rec in self.store.all():
-                    if rec["State"]["Status"] in RUNNING or rec["State"]["Status"] == "restarting":
+                    was_running = rec["State"]["Status"] in RUNNING or rec["State"]["Status"] == "restarting"
+                    if was_running:
                         rec["State"].update(Status="exited", Running=False, Paused=False, Pid=0, ExitCode=255,
                                             FinishedAt=now_iso(), Error="the host restarted")
                         rec["MonitorPid"] = 0
                         self.store.save(rec)
-                        policy = policies.parse_policy(rec["HostConfig"]["RestartPolicy"])
-                        if policy.name != "no" and not rec.get("ManuallyStopped"):
-                            to_restart.append(rec["Id"])
+                    policy = policies.parse_policy(rec["HostConfig"]["RestartPolicy"])
+                    # As Docker at daemon start: `always` comes back even if it was stopped by
+                    # hand (that is what tells it from `unless-stopped`); the others only if
+                    # they were running and nobody stopped them.
+                    if policy.name == "always" and (was_running or rec["State"]["Status"] == "exited"):
+                        to_restart.append(rec["Id"])
+                    elif was_running and policy.name != "no" and not rec.get("ManuallyStopped"):
+                        to_restart.append(rec["Id"])
             marker.write_text(current)
         if previous is not None:
             try:
@@ -879,8 +885,12 @@ class Containers:
             rec = self.store.load(cid)
             if rec["State"]["Status"] not in RUNNING:
                 raise Conflict(f"cannot kill container {rec['Name']}: container is not running")
-            if signum == signals.SIGKILL:
-                rec["ManuallyStopped"] = rec.get("ManuallyStopped") or False
+            # SIGKILL or the stop signal is a stop by hand, as in Docker: no restart policy
+            # brings the container back (the exit hook reads this record).
+            if signum in (signals.SIGKILL, parse_signal(rec.get("StopSignal") or "SIGTERM")):
+                rec["ManuallyStopped"] = True
+                rec["RestartPending"] = False
+                self.store.save(rec)
             self.driver.kill(cid, str(signum))
             if rec["State"]["Status"] == "paused" and signum == signals.SIGKILL:
                 self._resume_quietly(cid)

@@ -127,10 +127,6 @@ def test_unless_stopped_comes_back_after_a_reboot_only_if_it_was_not_stopped_by_
     assert stayed["State"]["Pid"] == 0 and processes_of(down_id) == []
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "engine/containers/service.py Containers._reconcile_after_boot looks only at records that were "
-    "running or restarting, so an `always` container stopped by hand stays stopped after a reboot; "
-    "Docker starts it again when the daemon starts (that is what tells `always` from `unless-stopped`)"))
 def test_always_comes_back_after_a_reboot_even_if_it_was_stopped_by_hand(cli, containers, cleanup, unique):
     name = unique("always-down")
     cid = run_detached(cli, cleanup, name, "--restart", "always", IMAGE, "sh", "-c", SERVER)
@@ -142,11 +138,6 @@ def test_always_comes_back_after_a_reboot_even_if_it_was_stopped_by_hand(cli, co
     assert containers.record(name)["State"]["Status"] == "running"
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "engine/containers/service.py Containers.kill never records the kill: "
-    "`rec['ManuallyStopped'] = rec.get('ManuallyStopped') or False` changes nothing and is not saved, so "
-    "the exit hook restarts an unless-stopped (or always) container killed by hand; Docker's kill with "
-    "SIGKILL or the stop signal cancels the restart and counts as a manual stop"))
 def test_kill_of_an_unless_stopped_container_is_a_stop_by_hand(cli, containers, cleanup, unique):
     name = unique("us-killed")
     cid = run_detached(cli, cleanup, name, "--restart", "unless-stopped", IMAGE, "sh", "-c", SERVER)
