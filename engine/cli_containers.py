@@ -47,8 +47,14 @@ def containers_service(args: argparse.Namespace):
     from engine.containers.images import ChainImageSource, DirectoryImageSource, EngineImageSource
     from engine.containers.service import Containers
 
+    from engine.__main__ import ProgressPrinter
+
     root = engine_root(args)
-    images = ChainImageSource(DirectoryImageSource(root / "local-images"), EngineImageSource(root))
+    # A pull that run/create needs shows on stderr, so that stdout stays the container's.
+    quiet = getattr(args, "quiet", False)
+    pulling = EngineImageSource(root, progress=None if quiet else ProgressPrinter(sys.stderr),
+                                say=(lambda text: None) if quiet else (lambda text: print(text, file=sys.stderr)))
+    images = ChainImageSource(DirectoryImageSource(root / "local-images"), pulling)
     return Containers(root, images, cgroup_parent=os.environ.get("BERTH_CGROUP_PARENT", "/berth"),
                       long_lived=False)
 
@@ -154,6 +160,7 @@ def add_run_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("image")
     p.add_argument("command", nargs=argparse.REMAINDER)
     p.add_argument("--name", default="")
+    p.add_argument("-q", "--quiet", action="store_true", help="show nothing of a pull the image needs")
     p.add_argument("-e", "--env", action="append", default=[])
     p.add_argument("--env-file", action="append", default=[])
     p.add_argument("-w", "--workdir", default="")

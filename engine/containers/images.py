@@ -84,9 +84,15 @@ class DirectoryImageSource:
 
 
 class EngineImageSource:
-    def __init__(self, root: Path | None = None, engine=None):
+    """Images from the engine's store, pulled when missing (``--pull missing``), always
+    (``always``) or never. ``progress`` gets the pull's progress, ``say`` its messages
+    (the command line shows both on stderr, as Docker's ``run`` does)."""
+
+    def __init__(self, root: Path | None = None, engine=None, progress=None, say=None):
         self._engine = engine
         self.root = root
+        self.progress = progress
+        self.say = say or (lambda text: None)
 
     @property
     def engine(self):
@@ -96,16 +102,22 @@ class EngineImageSource:
             self._engine = Engine(root=self.root)
         return self._engine
 
+    def _pull(self, reference: str) -> None:
+        result = self.engine.pull(reference, progress=self.progress)
+        self.say(f"Status: {'Downloaded newer image' if result.downloaded else 'Image is up to date'} "
+                 f"for {reference}")
+
     def resolve(self, reference: str, pull: str = "missing") -> ResolvedImage:
         check_pull_policy(pull)
         if pull == "always":
-            self.engine.pull(reference)
+            self._pull(reference)
         try:
             info = self.engine.inspect_image(reference)
         except NotFound:
             if pull == "never":
                 raise NotFound(f"Unable to find image '{reference}' locally (--pull never)") from None
-            self.engine.pull(reference)
+            self.say(f"Unable to find image '{reference}' locally")
+            self._pull(reference)
             info = self.engine.inspect_image(reference)
         return ResolvedImage(id=info["Id"], reference=reference, config=ImageConfig.from_oci(info.get("Config")),
                              layers=list(self.engine.layer_stack(info["Id"])))

@@ -89,7 +89,9 @@ def test_run_pulls_a_missing_image_then_uses_the_stored_one_and_pull_always_asks
     first = engine_cli(cli, "run", "--rm", "--network", "none", remote, "echo", "hi")
 
     assert first.returncode == 0, first.stderr
-    assert first.stdout == b"hi\n"
+    assert first.stdout == b"hi\n"  # the pull shows on stderr, as Docker's run does
+    assert f"Unable to find image '{remote}' locally".encode() in first.stderr
+    assert b"Pull complete" in first.stderr and b"Status: Downloaded newer image" in first.stderr
     assert manifest_gets(registry, remote) == 1
     assert stored(engine_root, remote)["Id"] == busybox_image.id
     assert [r for r in containers.store.all() if r["Config"]["Image"] == remote] == []  # --rm left nothing
@@ -99,11 +101,12 @@ def test_run_pulls_a_missing_image_then_uses_the_stored_one_and_pull_always_asks
     again = engine_cli(cli, "run", "--name", name, "--network", "none", remote, "cat", "/etc/motd")
     assert again.returncode == 0, again.stderr
     assert again.stdout == b"pulled from a registry\n"
+    assert b"Unable to find image" not in again.stderr
     assert manifest_gets(registry, remote) == 1  # --pull missing: here already, nothing asked
 
-    always = engine_cli(cli, "run", "--rm", "--pull", "always", "--network", "none", remote, "echo", "fresh")
+    always = engine_cli(cli, "run", "--rm", "-q", "--pull", "always", "--network", "none", remote, "echo", "fresh")
     assert always.returncode == 0, always.stderr
-    assert always.stdout == b"fresh\n"
+    assert always.stdout == b"fresh\n" and b"Status:" not in always.stderr  # -q: nothing of the pull
     assert manifest_gets(registry, remote) == 2  # --pull always: asked the registry again
 
 
