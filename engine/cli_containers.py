@@ -532,12 +532,17 @@ def cmd_stats(args):
     refs = args.containers or [s.id for s in svc.list()]
     while True:
         rows = [["CONTAINER ID", "NAME", "CPU %", "MEM USAGE / LIMIT", "MEM %", "BLOCK I/O", "PIDS"]]
-        samples = []
+        live = []
         for ref in refs:
             try:
-                samples.append(svc.stats(ref, interval=0.5 if args.no_stream else 1.0))
+                svc.inspect(ref)
+                live.append(ref)
             except NotFound:
-                continue
+                continue  # removed since the list was made
+        try:
+            samples = svc.stats_many(live, interval=0.5 if args.no_stream else 1.0) if live else []
+        except NotFound:
+            continue  # one went away while sampling: take the next frame
         if args.format:
             for s in samples:
                 print(render(args.format, {**s.to_dict(), "ID": s.id[:12], "Name": s.name,

@@ -1112,24 +1112,36 @@ class Containers:
         return TopResult(titles=["UID", "PID", "PPID", "C", "STIME", "TTY", "TIME", "CMD"], processes=rows)
 
     def stats(self, ref: str, interval: float = 0.5) -> StatsSample:
-        cid = self._find(ref)
-        rec = self.store.load(cid)
-        cg = Cgroup(rec["CgroupsPath"])
-        running = rec["State"]["Status"] in RUNNING
-        first, sys1 = cg.stats(), _system_cpu_ns()
-        if running and interval > 0:
+        return self.stats_many([ref], interval)[0]
+
+    def stats_many(self, refs: list[str], interval: float = 0.5) -> list[StatsSample]:
+        """One sample per container over the same ``interval`` (one wait for all of them);
+        containers that vanished meanwhile are left out, unknown ones raise NotFound."""
+        first = []
+        for ref in refs:
+            cid = self._find(ref)
+            rec = self.store.load(cid)
+            cg = Cgroup(rec["CgroupsPath"])
+            first.append((cid, rec, cg, cg.stats()))
+        sys1 = _system_cpu_ns()
+        if interval > 0 and any(rec["State"]["Status"] in RUNNING for _, rec, _, _ in first):
             time.sleep(interval)
-        second, sys2 = cg.stats(), _system_cpu_ns()
-        cpu_delta = second.cpu_usage_ns - first.cpu_usage_ns
-        sys_delta = sys2 - sys1
+        sys2 = _system_cpu_ns()
         cpus = os.cpu_count() or 1
-        cpu_percent = (cpu_delta / sys_delta) * cpus * 100.0 if sys_delta > 0 and cpu_delta > 0 else 0.0
-        limit = second.memory_limit or host_memory()
-        return StatsSample(id=cid, name=rec["Name"], cpu_percent=round(cpu_percent, 2),
-                           memory_usage=second.memory_usage if running else 0, memory_limit=limit,
-                           memory_percent=round(100.0 * second.memory_usage / limit, 2) if running and limit else 0.0,
-                           pids=second.pids if running else 0, block_read=second.block_read,
-                           block_write=second.block_write)
+        samples = []
+        for cid, rec, cg, before in first:
+            running = rec["State"]["Status"] in RUNNING
+            second = cg.stats()
+            cpu_delta = second.cpu_usage_ns - before.cpu_usage_ns
+            sys_delta = sys2 - sys1
+            cpu_percent = (cpu_delta / sys_delta) * cpus * 100.0 if sys_delta > 0 and cpu_delta > 0 else 0.0
+            limit = second.memory_limit or host_memory()
+            samples.append(StatsSample(
+                id=cid, name=rec["Name"], cpu_percent=round(cpu_percent, 2),
+                memory_usage=second.memory_usage if running else 0, memory_limit=limit,
+                memory_percent=round(100.0 * second.memory_usage / limit, 2) if running and limit else 0.0,
+                pids=second.pids if running else 0, block_read=second.block_read, block_write=second.block_write))
+        return samples
 
     # -- exec ------------------------------------------------------------------------
 
