@@ -1153,6 +1153,11 @@ class Containers:
             raise Conflict(f"container {rec['Name']} is paused, unpause the container before exec")
         if rec["State"]["Status"] != "running":
             raise Conflict(f"container {rec['Name']} is not running")
+        # The record may not know yet that the process just exited (its monitor records it
+        # a moment later): ask the runtime, so the answer is ours and not runc's.
+        state = self.driver.state(cid)
+        if not state or state.get("status") not in ("running", "created"):
+            raise Conflict(f"container {rec['Name']} is not running")
         if not opts.command:
             raise InvalidArgument("exec needs a command")
         cdir = self.store.path(cid)

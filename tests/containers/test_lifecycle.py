@@ -64,6 +64,18 @@ def test_exec_t_gives_the_process_a_terminal_and_returns_its_code(cli, cleanup, 
     assert out.stdout.decode().splitlines() == ["from stdin", "hi", "1000", "/home/app"]
 
 
+def test_exec_in_a_container_whose_process_is_gone_says_it_is_not_running(cli, containers, cleanup, unique):
+    name = unique("gone")
+    cid = run_detached(cli, cleanup, name, IMAGE, "sleep", "60")
+    # Kill the process behind the engine's back: until the monitor's hook records the exit,
+    # the record may still say running; the answer must be ours, not the runtime's.
+    os.kill(containers.record(name)["State"]["Pid"], signal.SIGKILL)
+    out = cli("exec", name, "true")
+    assert out.returncode != 0
+    assert b"is not running" in out.stderr, out.stderr
+    poll(lambda: containers.record(cid)["State"]["Status"] == "exited", what="the exit recorded")
+
+
 def test_logs_follow_sees_new_lines_and_ends_when_the_container_stops(cli, cleanup, unique):
     name = unique("follow")
     run_detached(cli, cleanup, name, IMAGE, "sh", "-c", TICKER)
