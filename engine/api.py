@@ -27,12 +27,15 @@ from engine.images.model import (HistoryEntry, ImageSummary, LoadResult, Progres
                                  PushResult, RemoveResult)
 from engine.images.service import ImageService, engine_root
 from engine.images.settings import ImageSettings
+from engine.build.cache import cached_content
 from engine.containers.store import containers_using_image
 from engine.images import usage
 from engine.registry.auth import Credentials
 
-# rmi and image prune ask the container records of the same root before deleting.
+# rmi and image prune ask the container records of the same root before deleting,
+# and garbage collection keeps what the build cache still refers to.
 usage.register_finder(containers_using_image)
+usage.register_keeper(cached_content)
 
 if TYPE_CHECKING:
     from engine.build.model import BuildLine, BuildOptions, BuildResult

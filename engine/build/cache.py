@@ -27,6 +27,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from engine.images import usage
 from engine.store.metadata import LayerRecord
 
 SCHEMA = """
@@ -121,11 +122,18 @@ class BuildCache:
 
     def used_diff_ids(self) -> set[str]:
         """Layers the cache refers to (for a garbage collector that wants to keep them)."""
-        out = set()
+        return self.used()[0]
+
+    def used(self) -> tuple[set[str], set[str]]:
+        """(diff ids, blob digests) of every layer the cache refers to."""
+        layers, blobs = set(), set()
         with self.connect() as db:
             for (text,) in db.execute("SELECT state FROM steps"):
-                out.update(layer["diff_id"] for layer in json.loads(text)["layers"])
-        return out
+                for layer in json.loads(text)["layers"]:
+                    layers.add(layer["diff_id"])
+                    if layer.get("blob_digest"):
+                        blobs.add(layer["blob_digest"])
+        return layers, blobs
 
     def prune(self) -> int:
         """Forget every entry; return how many there were."""
@@ -133,3 +141,15 @@ class BuildCache:
             n = db.execute("SELECT COUNT(*) FROM steps").fetchone()[0]
             db.execute("DELETE FROM steps")
             return n
+
+
+def cached_content(root: Path) -> tuple[set[str], set[str]]:
+    """What the build cache of an engine root keeps from the garbage collector
+    (registered with ``engine.images.usage.register_keeper``)."""
+    if not (Path(root) / "build" / "cache.db").exists():
+        return set(), set()
+    return BuildCache(root).used()
+
+
+# Any process that can build can also collect: keep the cache's layers from then on.
+usage.register_keeper(cached_content)

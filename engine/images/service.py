@@ -184,8 +184,9 @@ class ImageService:
         if not created.blobs and not created.layers:
             return
         with self.collecting():
-            used_blobs = self.meta.blob_refcounts()
-            used_layers = self.meta.used_diff_ids()
+            kept_layers, kept_blobs = usage.kept(self.root)
+            used_blobs = set(self.meta.blob_refcounts()) | kept_blobs
+            used_layers = set(self.meta.used_diff_ids()) | kept_layers
             for digest in created.blobs:
                 if digest not in used_blobs:
                     self.blobs.remove(digest)
@@ -197,8 +198,10 @@ class ImageService:
         """Remove blobs and layers no image uses, and leftovers of killed pulls; return bytes freed."""
         freed = 0
         with self.collecting():
-            used_blobs = self.meta.blob_refcounts()
-            used_layers = {d.split(":", 1)[1] for d in self.meta.used_diff_ids()}
+            kept_layers, kept_blobs = usage.kept(self.root)
+            refcounts = self.meta.blob_refcounts()
+            used_blobs = set(refcounts) | kept_blobs
+            used_layers = {d.split(":", 1)[1] for d in set(self.meta.used_diff_ids()) | kept_layers}
             for digest in self.blobs.all_digests():
                 if digest not in used_blobs:
                     freed += self.blobs.size(digest)
@@ -215,7 +218,7 @@ class ImageService:
                     shutil.rmtree(entry, ignore_errors=True)
                 else:
                     entry.unlink(missing_ok=True)
-            self.meta.forget_sources(set(used_blobs))
+            self.meta.forget_sources(used_blobs)
         return freed
 
     # -- finding images ----------------------------------------------------

@@ -35,3 +35,30 @@ def users_of(image_id: str, root: Path) -> list[str]:
     for finder in list(_finders):
         users.extend(finder(image_id, root))
     return users
+
+
+# -- what else keeps layers -------------------------------------------------------------
+#
+# The build cache holds layers that no image may name (stages a target did not keep,
+# images removed since): a *keeper* tells the garbage collector which layers (diff ids)
+# and blobs (digests) of an engine root it still needs. ``builder prune`` forgets the
+# cache first and then collects, so that is where that space comes back.
+
+Keeper = Callable[[Path], tuple[set[str], set[str]]]
+_keepers: list[Keeper] = []
+
+
+def register_keeper(keeper: Keeper) -> None:
+    if keeper not in _keepers:
+        _keepers.append(keeper)
+
+
+def kept(root: Path) -> tuple[set[str], set[str]]:
+    """(diff ids, blob digests) that registered keepers still need in this root."""
+    layers: set[str] = set()
+    blobs: set[str] = set()
+    for keeper in list(_keepers):
+        more_layers, more_blobs = keeper(root)
+        layers |= more_layers
+        blobs |= more_blobs
+    return layers, blobs

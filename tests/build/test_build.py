@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -282,16 +283,34 @@ def test_copy_destinations_follow_the_images_own_symlinks(build, context, svc):
     assert (code, out) == (0, ["echo tool", "c", "still-a-link"])
 
 
-def test_a_cached_step_whose_layer_was_collected_runs_again(build, context, svc):
+def test_garbage_collection_keeps_the_build_cache_and_builder_prune_frees_it(build, context, svc):
     ctx = context("FROM scratch AS tools\n" + BASE_STEPS + "RUN echo made > /made\n"
                   "FROM scratch\nCOPY --from=tools /made /made\n")
-    first = build(ctx, tags=["gc:1"])
+    build(ctx, tags=["gc:1"])
     assert build.runner.calls == 2
-    svc.gc()  # the tools stage's layers belong to no image: collected
+    svc.remove("gc:1")   # rmi collects: the tools stage and the image's own layers are cache now
+    svc.gc()
     second = build(ctx, tags=["gc:1"])
-    # The first RUN ran again; the second too, unless the first gave the very same layer (same second).
+    assert build.runner.calls == 2, "a collection must not take the build cache's layers"
+    assert _layer_names(svc, "gc:1", -1) == ["made"] and second.image_id
+    layers_before = len(list(svc.layers_dir.iterdir()))
+    svc.remove("gc:1")
+    entries, freed = prune_cache(svc)
+    assert entries > 0 and freed > 0
+    assert len(list(svc.layers_dir.iterdir())) < layers_before
+    build(ctx, tags=["gc:1"])
+    assert build.runner.calls == 4, "after builder prune every RUN runs again"
+
+
+def test_a_cached_step_whose_layer_is_gone_runs_again(build, context, svc):
+    ctx = context("FROM scratch AS tools\n" + BASE_STEPS + "RUN echo made > /made\n"
+                  "FROM scratch\nCOPY --from=tools /made /made\n")
+    build(ctx, tags=["gc:1"])
+    for layer in list(svc.layers_dir.iterdir()):   # the disk lost them (or a hand did)
+        shutil.rmtree(layer)
+    second = build(ctx, tags=["gc:2"])
     assert build.runner.calls in (3, 4) and second.image_id
-    assert _layer_names(svc, "gc:1", -1) == ["made"]
+    assert _layer_names(svc, "gc:2", -1) == ["made"]
 
 
 def test_builder_prune_recovers_what_a_killed_build_left(context, svc, work):
