@@ -87,8 +87,10 @@ def cmd_build(args: argparse.Namespace) -> int:
     try:
         result = Builder(_service(args)).build(options, progress=show)
     except BuildFailed as exc:
+        # The message names the step, the command's exit code and its last lines; the
+        # build itself exits 1 whatever the command's code was, as ``docker build`` does.
         print(f"error: {exc}", file=sys.stderr)
-        return exc.exit_code if exc.exit_code and exc.exit_code < 256 else 1
+        return 1
     except EngineError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -51,8 +51,8 @@ COMMENT = "buildkit.dockerfile.v0"
 EXPAND = {"ADD", "COPY", "ENV", "EXPOSE", "FROM", "LABEL", "STOPSIGNAL", "USER", "VOLUME", "WORKDIR", "ARG"}
 
 
-def now() -> str:
-    t = time.time()
+def now(epoch: int | None = None) -> str:
+    t = time.time() if epoch is None else epoch
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t % 1 * 1e9):09d}Z"
 
 
@@ -146,6 +146,14 @@ class Builder:
         self.step_no, self.total = 0, 0
         build_args = dict(self.options.build_args)
         self.consumed: set[str] = set()
+        # SOURCE_DATE_EPOCH (as BuildKit): the image's and its history's times, so a build can be reproduced.
+        self.epoch = None
+        if "SOURCE_DATE_EPOCH" in build_args:
+            if not build_args["SOURCE_DATE_EPOCH"].isdigit():
+                raise InvalidArgument(f"invalid SOURCE_DATE_EPOCH {build_args['SOURCE_DATE_EPOCH']!r}: "
+                                      "write seconds since 1970-01-01 UTC")
+            self.epoch = int(build_args["SOURCE_DATE_EPOCH"])
+            self.consumed.add("SOURCE_DATE_EPOCH")
         meta: dict[str, str] = {}
         for ins in dfile.meta_args:
             for name, value in self._arg_pairs(ins, meta):
@@ -214,7 +222,10 @@ class Builder:
         platform = self.lexer.process_word(stage.platform, self.meta) if stage.platform else self.options.platform
         state = self._base_state(base, platform)
         sb = StageBuild(stage, state)
-        self.emit(f" ---> {short_id(state.base_id) if state.base_id else 'scratch'}")
+        if self._stage_named(base) is not None:
+            self.emit(f" ---> {short_id(state.id())}")   # an earlier stage: its state, as Docker shows its image
+        else:
+            self.emit(f" ---> {short_id(state.base_id) if state.base_id else 'scratch'}")
         triggers = sb.cfg.pop("OnBuild", None) or []
         for trigger in triggers:
             for ins in df.parse_instructions(trigger):
@@ -224,13 +235,19 @@ class Builder:
             self._step(sb, ins)
         return sb
 
+    def _stage_named(self, name: str) -> df.Stage | None:
+        """The earlier, built stage that a FROM names, if it names one (else an image)."""
+        by_name = {s.name: s for s in self.stages if s.name}
+        stage = by_name.get(name.lower())
+        return stage if stage is not None and stage.index in self.built else None
+
     def _base_state(self, base: str, platform: str | None) -> State:
         if base.lower() == "scratch":
             p = mediatypes.host_platform()
             return State([], {"architecture": p.architecture, "os": p.os, "config": {}}, [], "")
-        by_name = {s.name: s for s in self.stages if s.name}
-        if base.lower() in by_name and by_name[base.lower()].index in self.built:
-            return self.built[by_name[base.lower()].index].state.copy()
+        stage = self._stage_named(base)
+        if stage is not None:
+            return self.built[stage.index].state.copy()
         return self._image_state(base, platform)
 
     def _image_state(self, name: str, platform: str | None) -> State:
@@ -242,6 +259,8 @@ class Builder:
                 image_id = self.svc.resolve(name)
             except NotFound:
                 pass
+        if image_id is not None and platform and not _is_platform(self.svc.config(image_id), platform):
+            image_id = None  # the local image is another platform's: pull the one asked for, as BuildKit does
         if image_id is None:
             self.emit(f"Pulling {name}")
             result = pull(self.svc, name, platform=platform, progress=self._pull_progress)
@@ -290,6 +309,12 @@ class Builder:
         env_names = {item.partition("=")[0] for item in sb.cfg.get("Env") or []}
         return {k: v for k, v in sb.args.items() if k in self.lexer.used and k not in env_names}
 
+    def _step_key(self, parent: State, instruction: str, args: dict[str, str], content: str = "") -> str:
+        """The cache key of a step; with SOURCE_DATE_EPOCH its time too, which the step writes into the history."""
+        if self.epoch is not None:
+            content = f"{content}\nSOURCE_DATE_EPOCH={self.epoch}"
+        return step_key(parent, instruction, args, content)
+
     def _cached(self, key: str) -> State | None:
         if self.options.no_cache:
             return None
@@ -299,7 +324,7 @@ class Builder:
         return state
 
     def _history(self, created_by: str, empty: bool) -> dict:
-        h = {"created": now(), "created_by": created_by, "comment": COMMENT}
+        h = {"created": now(self.epoch), "created_by": created_by, "comment": COMMENT}
         if empty:
             h["empty_layer"] = True
         return h
@@ -310,7 +335,7 @@ class Builder:
         new = sb.state.copy()
         change(new.config.setdefault("config", {}))
         new.config.update(top or {})
-        key = step_key(sb.state, ins.original, self._used_args(sb), json.dumps(new.config, sort_keys=True))
+        key = self._step_key(sb.state, ins.original, self._used_args(sb), json.dumps(new.config, sort_keys=True))
         hit = self._cached(key)
         if hit is not None:
             sb.state = hit
@@ -554,7 +579,7 @@ class Builder:
         archives = [(view.resolve_path(d), a) for d, a in archives]
         for target, real, st in files:
             content.update(_describe(target, real, st, chown, chmod).encode())
-        key = step_key(sb.state, ins.original, self._used_args(sb), content.hexdigest())
+        key = self._step_key(sb.state, ins.original, self._used_args(sb), content.hexdigest())
         hit = self._cached(key)
         created_by = f"{ins.cmd} {' '.join(words)} # buildkit"
         if hit is not None:
@@ -613,7 +638,7 @@ class Builder:
                 st = hit[1]
                 lt.add_dir(name, mode=st.st_mode & 0o7777, uid=st.st_uid, gid=st.st_gid, mtime=st.st_mtime)
             else:
-                lt.add_dir(name, mtime=time.time())
+                lt.add_dir(name, mtime=0)  # the epoch, as BuildKit: the same COPY gives the same layer
 
     def _from_state(self, ref: str, sb: StageBuild, what: str) -> State:
         by_name = {s.name: s for s in self.stages if s.name}
@@ -653,7 +678,7 @@ class Builder:
         user = sb.cfg.get("User") or "0"
         prefix = f"|{len(args)} " + " ".join(f"{k}={v}" for k, v in args.items()) + " " if args else ""
         created_by = f"RUN {prefix}{' '.join(argv)} # buildkit"
-        key = step_key(sb.state, ins.original, args, json.dumps({"network": network}))
+        key = self._step_key(sb.state, ins.original, args, json.dumps({"network": network}))
         hit = self._cached(key)
         if hit is not None:
             sb.state = hit
@@ -693,7 +718,7 @@ class Builder:
         if self.options.labels:
             c["Labels"] = {**(c.get("Labels") or {}), **self.options.labels}
         c.pop("OnBuild", None) if not c.get("OnBuild") else None
-        created = state.history[-1]["created"] if state.history else now()
+        created = state.history[-1]["created"] if state.history else now(self.epoch)
         doc = {**config, "created": created,
                "rootfs": {"type": "layers", "diff_ids": state.diff_ids}, "history": state.history}
         config_bytes = canonical_json(doc)
@@ -718,6 +743,15 @@ class Builder:
 
 
 # -- helpers ---------------------------------------------------------------------------
+
+
+def _is_platform(config: dict, platform: str) -> bool:
+    from engine.reference import parse_platform
+
+    want = parse_platform(platform)
+    if (config.get("os"), config.get("architecture")) != (want.os, want.architecture):
+        return False
+    return not (want.variant and config.get("variant") and config["variant"] != want.variant)
 
 
 def _file_digest(path: Path) -> str:

@@ -69,6 +69,14 @@ def _glob_regex(pattern: str) -> re.Pattern:
     return re.compile("^" + "".join(out) + "$", re.S)
 
 
+def _checked_keeping_metadata(member: tarfile.TarInfo, dest: str) -> tarfile.TarInfo:
+    """tarfile's ``data`` filter for the paths (it raises ``FilterError``), the member's own mode and owner."""
+    checked = tarfile.data_filter(member, dest)
+    mode = None if member.issym() else member.mode
+    return checked.replace(mode=mode, uid=member.uid, gid=member.gid, uname=member.uname, gname=member.gname,
+                           deep=False)
+
+
 def has_glob(s: str) -> bool:
     return any(c in s for c in "*?[")
 
@@ -90,12 +98,18 @@ class Context:
 
     @classmethod
     def from_tar(cls, stream, tmp_dir: Path) -> "Context":
-        """Unpack a context tar (plain or compressed) with the ``data`` filter: nothing lands outside."""
+        """Unpack a context tar (plain or compressed): nothing lands outside, every entry keeps its mode and owner.
+
+        The path checks are those of tarfile's ``data`` filter (absolute names taken
+        relative to the context, ``..`` and links out refused, no device nodes); its
+        changes to metadata are not taken, so that a ``-`` context gives the same layers
+        as the same directory would.
+        """
         tmp_dir.mkdir(parents=True, exist_ok=True)
         dest = Path(tempfile.mkdtemp(dir=tmp_dir, prefix="context-"))
         try:
             with tarfile.open(fileobj=stream, mode="r|*") as tar:
-                tar.extractall(dest, filter="data")
+                tar.extractall(dest, filter=_checked_keeping_metadata, numeric_owner=True)
         except tarfile.FilterError as exc:
             shutil.rmtree(dest, ignore_errors=True)
             raise UnsafeContent(f"build context tar: {exc}; refused") from None

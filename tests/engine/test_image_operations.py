@@ -203,3 +203,81 @@ def test_the_command_line_pulls_lists_inspects_and_removes(engine_root, registry
     removed = cli("rmi", ref)
     assert f"Deleted: {image.id}" in removed.stdout
     assert json.loads(cli("info", "--format", "json").stdout)["name"]
+
+
+def engine_cli(root: Path, *args, **kwargs) -> subprocess.CompletedProcess:
+    """``python -m engine --root ROOT …``; output captured unless the caller redirects it."""
+    if "stdout" not in kwargs:
+        kwargs["stdout"] = subprocess.PIPE
+    return subprocess.run([sys.executable, "-m", "engine", "--root", str(root), *args], cwd=ROOT,
+                          stderr=subprocess.PIPE, text="stdin" not in kwargs and kwargs["stdout"] == subprocess.PIPE,
+                          timeout=60, **kwargs)
+
+
+def test_the_command_line_saves_loads_tags_pushes_and_prunes(engine_root, registry, repo, tmp_path):
+    image = build_image([layer_tar({"bin/": None, "bin/hello": b"cli"}), layer_tar({"etc/motd": b"welcome"})])
+    registry.push(repo, "cli", image)
+    ref, alias = f"{registry.host}/{repo}:cli", "berth-test/cli:alias"
+    name = ref.rpartition(":")[0]
+
+    def cli(*args, **kwargs):
+        proc = engine_cli(engine_root, *args, **kwargs)
+        assert proc.returncode == 0, (args, proc.stderr)
+        return proc
+
+    def image_id(name: str) -> str:
+        return json.loads(cli("image", "inspect", name).stdout)[0]["Id"]
+
+    cli("pull", "-q", ref)
+    # images --digests: a DIGEST column with the manifest's digest
+    table = cli("images", "--digests").stdout.splitlines()
+    assert table[0].split() == ["REPOSITORY", "TAG", "DIGEST", "IMAGE", "ID", "CREATED", "SIZE"]
+    row = next(line.split() for line in table[1:] if line.startswith(name + " "))
+    assert row[:4] == [name, "cli", image.manifest_digest, image.id.split(":")[1][:12]]
+    # history --format json: one object a line, newest first
+    history = [json.loads(line) for line in cli("history", "--format", "json", ref).stdout.splitlines()]
+    assert [h["CreatedBy"] for h in history] == ["berth writer: layer 1", "berth writer: layer 0"]
+    assert history[0]["ID"] == image.id and history[1]["ID"] == "<missing>"
+    # tag
+    cli("tag", ref, alias)
+    assert image_id(alias) == image.id
+
+    # save -o → rmi → load -i: the same ids, the same files
+    archive = tmp_path / "saved.tar"
+    cli("save", "-o", str(archive), ref, alias)
+    assert f"Deleted: {image.id}" in cli("rmi", ref, alias).stdout
+    assert world(engine_root)["layers"] == []
+    loaded = cli("load", "-i", str(archive)).stdout.splitlines()
+    assert sorted(loaded) == sorted([f"Loaded image: {ref}", f"Loaded image: {alias}"])
+    assert image_id(ref) == image_id(alias) == image.id
+    assert Path(cli("image", "layers", ref).stdout.split()[0], "bin/hello").read_bytes() == b"cli"
+
+    # save > file, load < file
+    piped = tmp_path / "piped.tar"
+    with piped.open("wb") as out:
+        cli("save", ref, stdout=out)
+    assert piped.stat().st_size > 0
+    cli("rmi", ref, alias)
+    assert world(engine_root)["layers"] == []
+    with piped.open("rb") as inp:
+        assert cli("load", stdin=inp).returncode == 0
+    assert image_id(ref) == image.id
+
+    # push -q prints the digest the registry now has under that tag
+    target = f"{registry.host}/{repo}-pushed:1"
+    cli("tag", ref, target)
+    digest = cli("push", "-q", target).stdout.strip()
+    with registry.http() as c:
+        answer = c.head(f"/v2/{repo}-pushed/manifests/1",
+                        headers={"Accept": "application/vnd.oci.image.manifest.v1+json"})
+    assert digest.startswith("sha256:") and answer.headers["Docker-Content-Digest"] == digest
+
+    # image prune -f: the image the tag left behind goes, with its layers
+    cli("rmi", target)
+    newer = build_image([layer_tar({"newer": b"2"})])
+    registry.push(repo, "cli", newer)
+    cli("pull", "-q", ref)
+    pruned = cli("image", "prune", "-f").stdout
+    assert f"deleted: {image.id}" in pruned and "Total reclaimed space:" in pruned
+    assert cli("images", "-q", "--no-trunc").stdout.split() == [newer.id]
+    assert len(world(engine_root)["layers"]) == 1

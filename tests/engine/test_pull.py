@@ -244,3 +244,81 @@ def test_an_unreachable_registry_is_retried_then_reported(engine, settings):
     settings.retry_backoff = 0.01
     with pytest.raises(RegistryError, match="failed"):
         engine.pull(f"127.0.0.1:{free_port()}/nobody/home:1")
+
+
+def _with_config(image, change):
+    """The same layers under a config changed by ``change(doc)``, and a manifest that names it."""
+    import json
+
+    from engine.images.writer import Blob, BuiltImage, canonical_json
+
+    doc = json.loads(image.config.data)
+    change(doc)
+    config = Blob(image.config.media_type, canonical_json(doc))
+    manifest = json.loads(image.manifest.data)
+    manifest["config"] = config.descriptor()
+    return BuiltImage(Blob(image.manifest.media_type, canonical_json(manifest), platform=image.manifest.platform),
+                      config, image.layers)
+
+
+def test_a_config_whose_diff_ids_do_not_match_the_layers_is_refused_and_leaves_nothing(engine, engine_root, registry,
+                                                                                        repo):
+    from engine.images.writer import sha256
+
+    good = layer_tar({"a": b"fine"})
+    image = build_image([good, layer_tar({"b": b"what the layer holds"})])
+    claimed = sha256(layer_tar({"b": b"what the config claims"}))
+    lying = _with_config(image, lambda doc: doc["rootfs"]["diff_ids"].__setitem__(1, claimed))
+    registry.push(repo, "lying", lying)
+
+    with pytest.raises(DigestMismatch) as err:
+        engine.pull(f"{registry.host}/{repo}:lying")
+
+    assert claimed in str(err.value) and image.layers[1].digest in str(err.value) and repo in str(err.value)
+    assert engine.list_images() == []
+    assert world(engine_root) == {"blobs": [], "layers": [], "tmp": []}
+
+
+def test_a_manifest_and_config_with_different_layer_counts_are_refused_and_leave_nothing(engine, engine_root,
+                                                                                         registry, repo):
+    from engine.errors import InvalidArgument
+    from engine.images.writer import sha256
+
+    image = build_image([layer_tar({"a": b"1"}), layer_tar({"b": b"2"})])
+    extra = _with_config(image, lambda doc: doc["rootfs"]["diff_ids"].append(sha256(layer_tar({"c": b"3"}))))
+    fewer = _with_config(image, lambda doc: doc["rootfs"]["diff_ids"].pop())
+    registry.push(repo, "extra", extra)
+    registry.push(repo, "fewer", fewer)
+
+    for tag, counts in (("extra", "2 layers, the config 3"), ("fewer", "2 layers, the config 1")):
+        with pytest.raises(InvalidArgument, match=counts):
+            engine.pull(f"{registry.host}/{repo}:{tag}")
+        assert engine.list_images() == []
+        assert world(engine_root) == {"blobs": [], "layers": [], "tmp": []}
+
+
+def test_an_index_nested_deeper_than_max_index_depth_is_refused_and_leaves_nothing(engine, engine_root, registry,
+                                                                                    repo, settings):
+    from engine.images import mediatypes
+    from engine.images.writer import Blob, canonical_json
+
+    native = mediatypes.host_platform()
+    image = build_image([layer_tar({"deep": b"down here"})], architecture=native.architecture,
+                        variant=native.variant)
+    inner = build_index([image])
+    platform = {"os": native.os, "architecture": native.architecture, **({"variant": native.variant} if native.variant else {})}
+    outer = Blob(mediatypes.OCI_INDEX, canonical_json({"schemaVersion": 2, "mediaType": mediatypes.OCI_INDEX,
+                                                       "manifests": [{**inner.descriptor(), "platform": platform}]}))
+    registry.push_index(repo, inner.digest, [image], inner)
+    with registry.http() as c:
+        registry.put_manifest(c, repo, "nested", outer)
+    settings.max_index_depth = 1   # an index may name images, not another index
+
+    with pytest.raises(UnsafeContent, match="max_index_depth") as err:
+        engine.pull(f"{registry.host}/{repo}:nested")
+
+    assert repo in str(err.value)
+    assert engine.list_images() == []
+    assert world(engine_root) == {"blobs": [], "layers": [], "tmp": []}
+    settings.max_index_depth = 2   # one level more is allowed: the same index pulls
+    assert engine.pull(f"{registry.host}/{repo}:nested").image_id == image.id
