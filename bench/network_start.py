@@ -6,7 +6,7 @@ Side by side in one run, each a median over ``--runs`` (the two kinds interleave
 drifts hit both alike):
 
 - from an already-running Python process, as a worker calls it (``Containers.run``);
-- Berth's command line as a whole process (``python -m engine.cli_containers run --rm …``);
+- Berth's command line as a whole process (``python -m engine run --rm …``);
 - ``docker run`` / ``podman run`` with ``--network bridge`` vs ``none`` when installed and usable
   (``--pull never``: a benchmark never reaches a registry).
 
@@ -70,7 +70,7 @@ def cli_process(root: Path, parent: str, settings: NetworkSettings, work: Path, 
     env.pop("PYTHONDONTWRITEBYTECODE", None)
 
     def once(network):
-        argv = [sys.executable, "-m", "engine.cli_containers", "run", "--rm", "--network", network, IMAGE, "true"]
+        argv = [sys.executable, "-m", "engine", "run", "--rm", "--network", network, IMAGE, "true"]
         return lambda: subprocess.run(argv, env=env, check=True, cwd=REPO)
 
     return interleaved({"none": once("none"), "bridge": once("bridge")}, runs)

@@ -6,7 +6,7 @@ Measures, side by side in one run, each as a median over ``--runs``:
 
 - raw runc: ``runc run`` of an equivalent bundle (the same config.json Berth writes —
   namespaces, seccomp, capabilities, the lo-up hook — over an overlay root mounted once);
-- Berth's command line as a whole process (``python -m engine.cli_containers run --rm …``);
+- Berth's command line as a whole process (``python -m engine run --rm …``);
 - the same call from an already-running Python process, as a worker makes it
   (``Containers.run``);
 - ``podman run`` / ``docker run`` when installed, with an image they already have
@@ -85,7 +85,7 @@ def cli_process(root: Path, parent: str, work: Path, runs: int) -> list[float]:
     env = {**os.environ, "BERTH_ROOT": str(root), "BERTH_CGROUP_PARENT": parent,
            "PYTHONPYCACHEPREFIX": str(work / "pycache"), "PYTHONPATH": str(REPO)}
     env.pop("PYTHONDONTWRITEBYTECODE", None)
-    argv = [sys.executable, "-m", "engine.cli_containers", "run", "--rm", "--network", "none", IMAGE, "true"]
+    argv = [sys.executable, "-m", "engine", "run", "--rm", "--network", "none", IMAGE, "true"]
 
     def once():
         subprocess.run(argv, env=env, check=True, cwd=REPO)

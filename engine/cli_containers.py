@@ -31,6 +31,7 @@ import time
 from pathlib import Path
 
 from engine.errors import CommandNotExecutable, CommandNotFound, EngineError, NotFound
+from engine.logs import files as logfiles
 
 DEFAULT_ROOT = "/var/lib/berth"
 STDERR_PIPE = 3  # conmon's attach packets start with the pipe: 2 stdout, 3 stderr
@@ -504,7 +505,7 @@ def cmd_logs(args):
     for rec in records:
         stream = err if rec.stream == "stderr" else out
         if args.timestamps:
-            stream.write(rec.time.encode() + b" ")
+            stream.write(logfiles.utc_text(rec.time).encode() + b" ")
         stream.write(rec.data)
         if args.follow:
             stream.flush()

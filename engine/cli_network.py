@@ -133,7 +133,13 @@ def cmd_inspect(args) -> int:
         except EngineError as e:
             print(f"Error: {e}", file=sys.stderr)
             status = 1
-    print(json.dumps(out, indent=4))
+    if args.format and args.format != "json":
+        from engine.cli_containers import render
+
+        for item in out:
+            print(render(args.format, item))
+    elif out or status == 0:
+        print(json.dumps(out, indent=4))
     return status
 
 
@@ -263,9 +269,10 @@ def register(subparsers) -> None:
     p.add_argument("--format", choices=["table", "json"], default="table")
     p.set_defaults(func=cmd_ls)
 
-    p = nsub.add_parser("inspect", help="show networks as JSON")
+    p = nsub.add_parser("inspect", help="show networks as JSON, or through a Go-style template")
     p.add_argument("names", nargs="+")
-    p.add_argument("--format", choices=["json"], default="json")
+    p.add_argument("-f", "--format", default=None,
+                   help="a Go-style template (as docker's: '{{.IPAM.Config}}', '{{json .Containers}}'), or json")
     p.set_defaults(func=cmd_inspect)
 
     p = nsub.add_parser("rm", aliases=["remove"], help="remove networks")

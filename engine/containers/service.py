@@ -30,6 +30,7 @@ running.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import json
 import os
@@ -58,7 +59,7 @@ from engine.runtime.executable import find_executable
 from engine.runtime.exitwatch import ExitWatch
 from engine.runtime.monitor import Conmon, MonitorRequest, attach_socket, pid_alive
 from engine.runtime.probe import Runtime, choose_runtime
-from engine.runtime.runc import RuntimeDriver
+from engine.runtime.runc import RuntimeDriver, runtime_message
 from engine.volumes.mounts import MountSpec, parse_mount, parse_size, parse_tmpfs, parse_volume
 from engine.volumes.service import Volumes
 
@@ -581,13 +582,15 @@ class Containers:
             write_json_atomic(cdir / "bundle" / "config.json", spec)
             (self.exit_dir / cid).unlink(missing_ok=True)
             log_path = cdir / "ctr.log"
-            logfiles.preserve(log_path, rec["HostConfig"]["LogMaxFile"])
+            self._rotate_logs(rec, writing=False)
+            logfiles.prepare(log_path, rec["HostConfig"]["LogMaxFile"])
             opts = rec["Options"]
             request = MonitorRequest(
                 container_id=cid, name=rec["Name"], bundle=cdir / "bundle", log_path=log_path,
                 exit_dir=self.exit_dir, socket_dir=self.socket_dir, pid_file=cdir / "pidfile",
                 conmon_pid_file=cdir / "conmon.pid", terminal=opts["tty"], stdin=opts["interactive"],
-                log_size_max=rec["HostConfig"]["LogMaxSize"] if rec["HostConfig"]["LogMaxFile"] >= 1 else 0,
+                # conmon's own limit holds all max-file files in one: see engine/logs/files.py
+                log_size_max=rec["HostConfig"]["LogMaxSize"] * max(1, rec["HostConfig"]["LogMaxFile"]),
                 exit_command=[*self.hook_command(), cid],
                 env={"PYTHONPATH": PACKAGE_PARENT + (":" + os.environ["PYTHONPATH"]
                                                      if os.environ.get("PYTHONPATH") else ""),
@@ -817,7 +820,7 @@ class Containers:
             rec["State"].update(Status="restarting", Restarting=True)
         else:
             rec["RestartPending"] = False
-        logfiles.preserve(cdir / "ctr.log", rec["HostConfig"]["LogMaxFile"])
+        self._rotate_logs(rec, writing=False)
         self.store.save(rec)
 
     def restart_if_pending(self, cid: str) -> None:
@@ -1052,11 +1055,18 @@ class Containers:
 
     def inspect(self, ref: str) -> dict:
         rec = self._refresh(self._load(ref))
-        logfiles.preserve(self.store.path(rec["Id"]) / "ctr.log", rec["HostConfig"]["LogMaxFile"])
+        self._rotate_logs(rec)
         return to_docker(rec, self.store.path(rec["Id"]), self.volumes.dir, self._network_settings(rec))
 
     def record(self, ref: str) -> dict:
         return self._refresh(self._load(ref))
+
+    def _rotate_logs(self, rec: dict, writing: bool = True) -> None:
+        """Rotation at an engine touch (``engine.logs.files.rotate``); ``writing=False`` when no monitor writes."""
+        cdir = self.store.path(rec["Id"])
+        monitor = rec.get("MonitorPid", 0) if writing and rec["State"]["Status"] in RUNNING else 0
+        logfiles.rotate(cdir / "ctr.log", rec["HostConfig"]["LogMaxSize"], rec["HostConfig"]["LogMaxFile"],
+                        monitor_pid=monitor, ctl=cdir / "bundle" / "ctl")
 
     def log_path(self, ref: str) -> Path:
         return self.store.path(self._find(ref)) / "ctr.log"
@@ -1067,7 +1077,7 @@ class Containers:
         cid = self._find(ref)
         rec = self.store.load(cid)
         path = self.store.path(cid) / "ctr.log"
-        logfiles.preserve(path, rec["HostConfig"]["LogMaxFile"])
+        self._rotate_logs(rec)
         streams = tuple(s for s, on in (("stdout", stdout), ("stderr", stderr)) if on)
         if not follow:
             return logfiles.read(path, tail=tail, since=since, until=until, streams=streams)
@@ -1079,7 +1089,7 @@ class Containers:
                 return False
             if until is not None and time.time() > until:
                 return False
-            logfiles.preserve(path, r["HostConfig"]["LogMaxFile"])
+            self._rotate_logs(r)
             return r["State"]["Status"] in RUNNING and self.exit_code_file(cid) is None
 
         return logfiles.follow(path, running, tail=tail, since=since, streams=streams)
@@ -1192,23 +1202,43 @@ class Containers:
         """Run a process in the container; return its exit code (0 at once with ``detach``).
 
         Without a terminal the process uses the given file objects (the caller's by default).
-        With ``tty`` use ``exec_tty`` (it relays a pseudo-terminal).
+        With ``tty`` use ``exec_tty`` (it relays a pseudo-terminal). ``detach`` with ``tty``
+        starts the process without a terminal: no engine process stays to hold the
+        terminal's other end, and a terminal nobody holds hangs up its process.
         """
+        if opts.tty and opts.detach:
+            opts = dataclasses.replace(opts, tty=False, interactive=False)
         if opts.tty:
             return self.exec_tty(ref, opts)
         cid, process = self.exec_process(ref, opts)
         try:
-            cmd = self.driver.exec_command(cid, str(process), detach=opts.detach)
             if opts.detach:
-                out = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.PIPE, text=True)
-                if out.returncode != 0:
-                    raise EngineError(out.stderr.strip() or "exec failed")
+                self._exec_detached(cid, process, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                    stderr=subprocess.DEVNULL)
                 return 0
+            cmd = self.driver.exec_command(cid, str(process))
             return subprocess.run(cmd, stdin=stdin if opts.interactive else subprocess.DEVNULL, stdout=stdout,
                                   stderr=stderr).returncode
         finally:
             process.unlink(missing_ok=True)
+
+    def _exec_detached(self, cid: str, process: Path, **stdio) -> None:
+        """``runc exec --detach``: returns once the process started; raises with the runtime's message.
+
+        The runtime's messages go to a log file of their own, never to a pipe: the
+        detached process inherits the runtime's stdio, and a pipe would not end until
+        that process does.
+        """
+        fd, log = tempfile.mkstemp(dir=self.store.path(cid), prefix="exec-", suffix=".log")
+        os.close(fd)
+        try:
+            cmd = self.driver.exec_command(cid, str(process), detach=True, log_file=log)
+            code = subprocess.run(cmd, start_new_session=True, **stdio).returncode
+            if code != 0:
+                text = Path(log).read_text(errors="replace")
+                raise EngineError(runtime_message(text) or "exec failed")
+        finally:
+            os.unlink(log)
 
     def exec_tty(self, ref: str, opts: ExecOptions, stdin_fd: int | None = None, stdout_fd: int | None = None) -> int:
         """``exec -t``: the process gets a terminal; we relay it to the caller's stdin/stdout.
@@ -1222,6 +1252,8 @@ class Containers:
 
         from engine.runtime.terminal import relay_console
 
+        if opts.detach:
+            return self.exec(ref, opts)
         cid, process = self.exec_process(ref, opts)
         try:
             cmd = self.driver.exec_command(cid, str(process), detach=False)
@@ -1231,9 +1263,6 @@ class Containers:
                 proc = subprocess.Popen(cmd, stdin=slave, stdout=slave, stderr=slave, start_new_session=True)
             finally:
                 os.close(slave)
-            if opts.detach:
-                os.close(master)
-                return 0
             return relay_console(master, proc, stdin_fd=(0 if stdin_fd is None else stdin_fd)
                                  if opts.interactive else None,
                                  stdout_fd=1 if stdout_fd is None else stdout_fd)
@@ -1370,7 +1399,11 @@ def to_docker(rec: dict, cdir: Path, volumes_dir: Path, network_settings: dict |
     s = rec["State"]
     r = rec["Resources"]
     mounts = []
+    # Docker lists ``--tmpfs`` mounts only under HostConfig.Tmpfs (``--mount type=tmpfs`` ones do show).
+    tmpfs_flags = {t.partition(":")[0] for t in o["tmpfs"]}
     for m in rec["MountSpecs"]:
+        if m["type"] == "tmpfs" and m["target"] in tmpfs_flags:
+            continue
         if m["type"] == "volume":
             mounts.append({"Type": "volume", "Name": m["source"], "Source": str(volumes_dir / m["source"] / "_data"),
                            "Destination": m["target"], "Driver": "local", "Mode": "", "RW": not m["read_only"],

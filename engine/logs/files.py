@@ -10,20 +10,37 @@ Format (written by conmon, one record per line)::
 (binary output stays as it was; only ``\\n`` separates records), so the reader
 works on bytes and joins ``P`` parts until the ``F``: a 1 MB line comes back whole.
 
-Rotation (``--log-opt max-size=…,max-file=N``). conmon rotates by itself when a
-record would push the file over ``--log-size-max``: it writes the new record into
-a fresh file it renames over ``ctr.log``. It checks *before* writing a record,
-so no record is ever split between files — lines stay intact — but it simply
-drops the old file. We keep that old file by holding a second name (a hard link)
-for the inode conmon is writing: ``ctr.log.<n>``. When conmon renames a fresh
-file over ``ctr.log``, the old inode lives on under our link and becomes the
-newest rotated file; ``preserve`` then links the new one and deletes the oldest
-beyond ``max-file``. ``preserve`` runs at every engine touch of the container
-(start, logs, inspect, the exit hook) and from the host's log shipper while it
-tails. The alternative — renaming ``ctr.log`` away and asking conmon to reopen it
-over its ``ctl`` fifo — needs an engine process at the exact moment of rotation;
-with links, a file conmon leaves behind is kept as long as any engine process
-looked at the container once during the file's life (one ``max-size`` of output).
+A last part with no ``F`` after it (output that did not end in a newline: ``printf
+abc``, binary data) is a line too: ``read`` gives it without a newline, and ``follow``
+gives it once the container stopped. Parts of one line may straddle a rotation; the
+reader joins them across files.
+
+Rotation (``--log-opt max-size=S,max-file=N``): at most N files of at most S bytes,
+the newest whole records kept, and no engine process needed while a container writes.
+
+- conmon gets ``--log-size-max`` S×N: with no engine process at all, its one file
+  ``ctr.log`` holds up to what N files of S hold. conmon rotates by itself when a record
+  would push the file over that: it writes the record into a fresh file that it renames
+  over ``ctr.log``, so no record is split — but it drops the old file.
+- We keep that old file by holding a second name (a hard link) for the inode conmon
+  writes: ``ctr.log.<n>``, the highest n. ``prepare`` makes ``ctr.log`` and its link
+  before conmon starts, ``rotate`` links each new one; a file conmon rotates away lives
+  on under our link.
+- ``rotate``, at every engine touch (start, the exit hook, ``logs`` and each poll of
+  ``logs -f``, ``inspect``; the host's log shipper should call it as it tails), brings the files back to Docker's shape: when ``ctr.log`` has
+  reached S it puts a fresh (already linked) file at ``ctr.log`` and asks conmon to
+  reopen over its ``ctl`` fifo, waiting until conmon let go of the old one; then it
+  regroups the records of every file nobody writes into at most N−1 files of at most
+  S bytes, filled from the newest end, and drops the rest. Regrouping is by whole
+  records, built in a staging directory and committed by a marker, so a crash half-way
+  is finished (or forgotten) by the next ``rotate``; readers take a shared lock.
+
+So right after a touch there are N−1 full files and a fresh one, as Docker's json-file
+has right after it rotates. The limit: a file conmon rotates away is kept only if it was
+linked, i.e. once between two touches. A container that writes more than about 2×S×N
+with no engine process looking loses what lay between the first file and the last
+(the newest lines are always there, whole). A log shipper that tails every running
+container and calls ``rotate`` closes that gap while it runs.
 
     >>> for rec in read(log_path, tail=10):       # doctest: +SKIP
     ...     print(rec.stream, rec.data)
@@ -32,7 +49,10 @@ looked at the container once during the file's life (one ``max-size`` of output)
 from __future__ import annotations
 
 import datetime
+import fcntl
 import os
+import shutil
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -65,6 +85,29 @@ def parse_time(text: str) -> float:
     return datetime.datetime.fromisoformat(f"{head}.{digits[:6].ljust(6, '0')}{zone}").timestamp()
 
 
+def utc_text(text: str) -> str:
+    """A record's time as Docker's ``logs -t`` shows it: RFC 3339 in UTC with nanoseconds and ``Z``.
+
+    ``2026-11-28T08:40:36.198571971+01:00`` → ``2026-11-28T07:40:36.198571971Z``.
+    """
+    head, _, rest = text.partition(".")
+    digits = ""
+    for ch in rest:
+        if not ch.isdigit():
+            break
+        digits += ch
+    zone = rest[len(digits):] if rest else ""
+    if not rest:  # no fraction: the zone follows the seconds
+        for mark in ("Z", "+", "-"):
+            i = head.find(mark, 11)
+            if i > 0:
+                head, zone = head[:i], head[i:]
+                break
+    zone = "+00:00" if zone in ("", "Z") else zone
+    when = datetime.datetime.fromisoformat(head + zone).astimezone(datetime.timezone.utc)
+    return f"{when:%Y-%m-%dT%H:%M:%S}.{digits[:9].ljust(9, '0')}Z"
+
+
 def parse_line(line: bytes) -> tuple[str, str, bool, bytes] | None:
     """One file line → (time, stream, complete, content), or None if it is not a record."""
     parts = line.split(b" ", 3)
@@ -86,26 +129,275 @@ def rotated(log_path: Path) -> list[Path]:
     return [p for _, p in sorted(out)]
 
 
-def preserve(log_path: Path, max_file: int) -> None:
-    """Keep conmon's current file under a rotated name, so its next rotation does not lose it."""
+def rotate(log_path: Path, max_size: int, max_file: int, *, monitor_pid: int = 0, ctl: Path | None = None) -> None:
+    """Bring the files back to ``max_file`` files of at most ``max_size``, keeping the newest whole lines.
+
+    Called at every engine touch of the container (start, exit hook, logs, inspect); a log
+    shipper that tails the files should call it too. ``monitor_pid`` is the conmon writing ``ctr.log`` (0 when
+    none is), ``ctl`` its control fifo, used to ask it to write to a fresh file.
+    """
+    if max_file <= 1 or max_size <= 0:
+        return  # one file: conmon's own rotation at max-size is the whole story, as Docker's
+    with _locked(log_path, exclusive=True):
+        _finish_interrupted(log_path)
+        writing = monitor_pid > 0 and _alive(monitor_pid)
+        hot: set[int] = set()
+        try:
+            live = os.stat(log_path)
+        except FileNotFoundError:
+            live = None
+        if live is not None:
+            _link_live(log_path, live)
+            if writing:
+                if live.st_size >= max_size and ctl is not None:
+                    _switch_to_fresh_file(log_path, ctl, monitor_pid, live)
+                # Whatever conmon still has open is left whole (a reopen it has not done yet),
+                # and so is ``ctr.log``, where it writes next.
+                hot = {_ino(log_path)} | {st.st_ino for st in map(os.stat, files_in_order(log_path))
+                                          if _holds(monitor_pid, st)}
+        _split_and_trim(log_path, max_size, max_file, hot)
+
+
+def prepare(log_path: Path, max_file: int) -> None:
+    """Before conmon starts: make sure ``ctr.log`` exists and has a rotated name, so that
+    conmon's first rotation keeps it even if no engine process looks in meanwhile."""
     if max_file <= 1:
         return
-    try:
-        current = os.stat(log_path)
-    except FileNotFoundError:
-        return
+    with _locked(log_path, exclusive=True):
+        fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o640)
+        os.close(fd)
+        _link_live(log_path, os.stat(log_path))
+
+
+def _link_live(log_path: Path, live: os.stat_result) -> None:
     files = rotated(log_path)
-    if files and os.stat(files[-1]).st_ino == current.st_ino:
+    if files and _ino(files[-1]) == live.st_ino:
         return
-    n = int(files[-1].name.rsplit(".", 1)[1]) + 1 if files else 1
+    n = _number(log_path, files[-1]) + 1 if files else 1
     try:
-        os.link(log_path, log_path.parent / f"{log_path.name}.{n}")
+        os.link(log_path, _name(log_path, n))
     except FileExistsError:
         pass
-    files = rotated(log_path)
-    # max_file counts the live file too; the newest link *is* the live file.
-    for old in files[: max(0, len(files) - max_file)]:
-        old.unlink(missing_ok=True)
+
+
+def _switch_to_fresh_file(log_path: Path, ctl: Path, monitor_pid: int, live: os.stat_result) -> bool:
+    """Put a fresh, already linked file at ``ctr.log`` and ask conmon to reopen; True once it did.
+
+    conmon reopens ``ctr.log`` when told ``2 0 0`` on its ``ctl`` fifo. Until it does, it
+    goes on writing whole records into the old file, which is ours to keep.
+    """
+    try:
+        fifo = os.open(ctl, os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return False  # no monitor listening
+    try:
+        fresh = log_path.with_name(".ctr.log.fresh")
+        fd = os.open(fresh, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o640)
+        os.close(fd)
+        files = rotated(log_path)
+        n = _number(log_path, files[-1]) + 1 if files else 1
+        os.link(fresh, _name(log_path, n))
+        os.rename(fresh, log_path)
+        os.write(fifo, b"2 0 0\n")
+    finally:
+        os.close(fifo)
+    deadline = time.monotonic() + 2
+    while time.monotonic() < deadline:
+        if not _holds(monitor_pid, live):
+            return True
+        time.sleep(0.005)
+    return False
+
+
+def _holds(pid: int, st: os.stat_result) -> bool:
+    """Does process ``pid`` have the file ``st`` open?"""
+    fd_dir = f"/proc/{pid}/fd"
+    try:
+        fds = os.listdir(fd_dir)
+    except OSError:
+        return False
+    for fd in fds:
+        try:
+            other = os.stat(f"{fd_dir}/{fd}")
+        except OSError:
+            continue
+        if (other.st_ino, other.st_dev) == (st.st_ino, st.st_dev):
+            return True
+    return False
+
+
+def _split_and_trim(log_path: Path, max_size: int, max_file: int, hot: set[int]) -> None:
+    """Split files bigger than ``max_size`` at record boundaries, keep the newest ``max_file``.
+
+    Crash-safe: the new set is built in a directory of its own, a marker commits it, and
+    only then are the new names moved into place and the old ones removed.
+    """
+    files = files_in_order(log_path)
+    live_ino = _ino(log_path)
+    cold: list[tuple[Path, os.stat_result]] = []   # files nobody writes, oldest first
+    warm: list[Path] = []                          # files conmon may still write: kept whole, never dropped
+    changed = False
+    for path in files:
+        st = os.stat(path)
+        if st.st_ino in hot:
+            warm.append(path)
+        elif st.st_size == 0:
+            # a fresh file conmon never wrote to: not worth one of max-file (an empty
+            # ``ctr.log`` nobody writes goes too; ``prepare`` makes it again at the next start)
+            changed = True
+        else:
+            cold.append((path, st))
+    room = max(0, max_file - len(warm))
+    if len(cold) > room or any(st.st_size > max_size for _, st in cold):
+        changed = True
+    if not changed:
+        return
+    live_split = any(st.st_ino == live_ino for _, st in cold) or (live_ino != -1 and not any(
+        _ino(p) == live_ino for p in warm))
+    items: list[tuple[Path | None, list[bytes] | None]] = [  # (an existing file kept whole, or a new chunk)
+        (None, chunk) for chunk in _newest_chunks([p for p, _ in cold], max_size, room)]
+    items += [(p, None) for p in warm]
+    old = rotated(log_path)
+    base = _number(log_path, old[-1]) if old else 0
+    stage = Path(tempfile.mkdtemp(dir=log_path.parent, prefix=".ctr.log.stage-"))
+    try:
+        for i, (path, chunk) in enumerate(items, start=base + 1):
+            target = stage / f"{log_path.name}.{i}"
+            if path is not None:
+                os.link(path, target)
+            else:
+                with open(target, "wb") as f:
+                    f.writelines(chunk)
+        (stage / ".base").write_text(str(base))
+        if live_split:
+            (stage / ".live").write_text(str(live_ino))
+        os.symlink(stage.name, log_path.with_name(".ctr.log.commit"))
+    except BaseException:
+        shutil.rmtree(stage, ignore_errors=True)
+        raise
+    _finish_interrupted(log_path)
+
+
+def _finish_interrupted(log_path: Path) -> None:
+    """Complete a committed split (see ``_split_and_trim``); drop an uncommitted one."""
+    marker = log_path.with_name(".ctr.log.commit")
+    committed = None
+    try:
+        committed = log_path.parent / os.readlink(marker)
+    except FileNotFoundError:
+        pass
+    for stage in log_path.parent.glob(".ctr.log.stage-*"):
+        if stage != committed:
+            shutil.rmtree(stage, ignore_errors=True)
+    if committed is None:
+        return
+    if committed.is_dir():
+        try:
+            base = int((committed / ".base").read_text())
+        except FileNotFoundError:
+            base = -1  # done but for the tidying up
+        for p in committed.iterdir():
+            if not p.name.startswith("."):
+                os.rename(p, log_path.parent / p.name)
+        for p in rotated(log_path):
+            if _number(log_path, p) <= base:
+                p.unlink(missing_ok=True)
+        replace = committed / ".live"
+        if replace.exists():
+            # ``ctr.log`` itself was split (nobody writes it): its newest part takes the name,
+            # unless something else is at ``ctr.log`` by now.
+            if str(_ino(log_path)) == replace.read_text().strip():
+                if rotated(log_path):
+                    tmp = log_path.with_name(".ctr.log.last")
+                    tmp.unlink(missing_ok=True)
+                    os.link(rotated(log_path)[-1], tmp)
+                    os.rename(tmp, log_path)
+                else:
+                    log_path.unlink()
+            replace.unlink()
+        (committed / ".base").unlink(missing_ok=True)
+        committed.rmdir()
+    marker.unlink(missing_ok=True)
+
+
+def _newest_chunks(paths: list[Path], max_size: int, count: int) -> list[list[bytes]]:
+    """The records of ``paths`` (in order) regrouped into at most ``count`` files of at most
+    ``max_size`` bytes, filled from the newest end: only the oldest one is part full.
+    A single record bigger than ``max_size`` (a long line's part) makes a file of its own."""
+    index: list[tuple[int, int, int]] = []  # (file, offset, length) of each record
+    for i, path in enumerate(paths):
+        offset = 0
+        with open(path, "rb") as f:
+            for line in iter(f.readline, b""):
+                index.append((i, offset, len(line)))
+                offset += len(line)
+    groups: list[list[tuple[int, int, int]]] = []
+    size = 0
+    for rec in reversed(index):
+        if not groups or (size + rec[2] > max_size and groups[-1]):
+            if len(groups) == count:
+                break
+            groups.append([])
+            size = 0
+        groups[-1].append(rec)
+        size += rec[2]
+    handles = [open(p, "rb") for p in paths]
+    try:
+        out = []
+        for group in reversed(groups):
+            chunk = []
+            for i, offset, length in reversed(group):
+                handles[i].seek(offset)
+                chunk.append(handles[i].read(length))
+            out.append(chunk)
+        return out
+    finally:
+        for f in handles:
+            f.close()
+
+
+class _locked:
+    """An flock on ``.ctr.log.lock`` next to the log: one rotation at a time, readers see none half-done."""
+
+    def __init__(self, log_path: Path, exclusive: bool):
+        self.path = log_path.with_name(".ctr.log.lock")
+        self.mode = fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH
+        self.fd = -1
+
+    def __enter__(self):
+        try:
+            self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        except FileNotFoundError:
+            return self  # no directory (yet): nothing to protect
+        fcntl.flock(self.fd, self.mode)
+        return self
+
+    def __exit__(self, *exc):
+        if self.fd >= 0:
+            os.close(self.fd)  # releases the lock
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+def _ino(path: Path) -> int:
+    try:
+        return os.stat(path).st_ino
+    except FileNotFoundError:
+        return -1
+
+
+def _number(log_path: Path, p: Path) -> int:
+    return int(p.name[len(log_path.name) + 1:])
+
+
+def _name(log_path: Path, n: int) -> Path:
+    return log_path.parent / f"{log_path.name}.{n}"
 
 
 def files_in_order(log_path: Path) -> list[Path]:
@@ -123,7 +415,13 @@ def files_in_order(log_path: Path) -> list[Path]:
 
 
 def _records(lines: Iterator[bytes]) -> Iterator[LogRecord]:
+    """Records from file lines: ``P`` parts joined up to their ``F``.
+
+    Parts left over at the end (output that did not end in a newline, such as
+    ``printf abc`` or binary data) are yielded as they are, without a newline.
+    """
     partial: dict[str, list[bytes]] = {}
+    first: dict[str, str] = {}
     for line in lines:
         parsed = parse_line(line)
         if parsed is None:
@@ -131,27 +429,53 @@ def _records(lines: Iterator[bytes]) -> Iterator[LogRecord]:
         when, stream, complete, content = parsed
         if not complete:
             partial.setdefault(stream, []).append(content)
+            first.setdefault(stream, when)
             continue
+        first.pop(stream, None)
         data = b"".join(partial.pop(stream, [])) + content
         yield LogRecord(when, stream, data + b"\n")
+    yield from _leftovers(partial, first)
+
+
+def _leftovers(partial: dict[str, list[bytes]], first: dict[str, str]) -> Iterator[LogRecord]:
+    for stream in sorted(partial, key=lambda s: first.get(s, "")):
+        data = b"".join(partial[stream])
+        if data:
+            yield LogRecord(first.get(stream, ""), stream, data)
+    partial.clear()
+    first.clear()
 
 
 def read(log_path: Path, *, tail: int | None = None, since: float | None = None, until: float | None = None,
          streams: tuple[str, ...] = ("stdout", "stderr")) -> list[LogRecord]:
-    """Every complete line so far, filtered as ``docker logs`` does."""
+    """Every line so far (and a last line without its newline), filtered as ``docker logs`` does."""
     records = []
-    for path in files_in_order(log_path):
-        with open(path, "rb") as f:
-            for rec in _records(iter(f.readline, b"")):
-                if rec.stream not in streams:
-                    continue
-                if since is not None or until is not None:
-                    t = rec.timestamp
-                    if since is not None and t < since:
-                        continue
-                    if until is not None and t > until:
-                        continue
-                records.append(rec)
+    with _locked(log_path, exclusive=False):
+        paths = files_in_order(log_path)
+        # Open them all under the lock: a rotation may rename them right after.
+        handles = []
+        for path in paths:
+            try:
+                handles.append(open(path, "rb"))
+            except FileNotFoundError:
+                pass
+    # One pass over every file: a line's parts may straddle a rotation.
+    lines = (line for f in handles for line in iter(f.readline, b""))
+    try:
+        recs = list(_records(lines))
+    finally:
+        for f in handles:
+            f.close()
+    for rec in recs:
+        if rec.stream not in streams:
+            continue
+        if since is not None or until is not None:
+            t = rec.timestamp
+            if since is not None and t < since:
+                continue
+            if until is not None and t > until:
+                continue
+        records.append(rec)
     if tail is not None and tail >= 0:
         records = records[-tail:] if tail else []
     return records
@@ -175,6 +499,7 @@ def follow(log_path: Path, running: Callable[[], bool], *, tail: int | None = No
             f = None
         pending = b""
         partial: dict[str, list[bytes]] = {}
+        first: dict[str, str] = {}
         while True:
             alive = running()
             got = False
@@ -191,7 +516,9 @@ def follow(log_path: Path, running: Callable[[], bool], *, tail: int | None = No
                         when, stream, complete, content = parsed
                         if not complete:
                             partial.setdefault(stream, []).append(content)
+                            first.setdefault(stream, when)
                             continue
+                        first.pop(stream, None)
                         data = b"".join(partial.pop(stream, [])) + content
                         if stream in streams:
                             yield LogRecord(when, stream, data + b"\n")
@@ -208,6 +535,10 @@ def follow(log_path: Path, running: Callable[[], bool], *, tail: int | None = No
                 continue
             if not got:
                 if not alive:
+                    # The container stopped: a last part with no newline is all it will write.
+                    for rec in _leftovers(partial, first):
+                        if rec.stream in streams:
+                            yield rec
                     return
                 time.sleep(poll)
     finally:

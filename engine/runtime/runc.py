@@ -72,9 +72,17 @@ class RuntimeDriver:
         return json.loads(out.stdout or "[]") or []
 
     def exec_command(self, container_id: str, process_json: str, *, detach: bool = False,
-                     console_socket: str | None = None, pid_file: str | None = None) -> list[str]:
-        """The command line that runs ``process_json`` inside the container (the caller runs it)."""
-        cmd = [*self.base, "exec", "--process", process_json]
+                     console_socket: str | None = None, pid_file: str | None = None,
+                     log_file: str | None = None) -> list[str]:
+        """The command line that runs ``process_json`` inside the container (the caller runs it).
+
+        ``log_file``: the runtime writes its own messages (errors included) there, so its
+        stderr can be a stdio the process may keep (``--detach`` hands runc's stdio on).
+        """
+        cmd = list(self.base)
+        if log_file:
+            cmd += [f"--log=file:{log_file}"] if self.runtime.name == "crun" else ["--log", log_file]
+        cmd += ["exec", "--process", process_json]
         if detach:
             cmd.append("--detach")
         if console_socket:

@@ -61,14 +61,14 @@ def containers(engine_root, cgroup_parent):
 
 
 class Cli:
-    """``python -m engine.cli_containers`` against the test root."""
+    """``python -m engine`` (the admin CLI's real entry point) against the test root."""
 
     def __init__(self, root: Path, cgroup_parent: str):
         self.env = {**os.environ, "BERTH_ROOT": str(root), "BERTH_CGROUP_PARENT": cgroup_parent,
                     "PYTHONPATH": ROOT}
 
     def argv(self, *args: str) -> list[str]:
-        return [sys.executable, "-m", "engine.cli_containers", *args]
+        return [sys.executable, "-m", "engine", *args]
 
     def __call__(self, *args: str, input: bytes | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
         return subprocess.run(self.argv(*args), env=self.env, input=input, capture_output=True, timeout=timeout,

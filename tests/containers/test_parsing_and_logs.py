@@ -72,14 +72,31 @@ def test_partial_records_join_into_one_line_per_stream(tmp_path):
 
 def test_rotation_keeps_the_file_conmon_replaces_and_at_most_max_file(tmp_path):
     log = tmp_path / "ctr.log"
+    writer = os.getpid()  # stands for conmon: a live process, so ``ctr.log`` is left whole
     for generation in range(4):
         log.write_bytes(line("stdout", "F", f"gen{generation}".encode()))  # what conmon's own file holds
-        files.preserve(log, max_file=3)
+        files.rotate(log, 1024, 3, monitor_pid=writer)
         # conmon rotates: a fresh file renamed over ctr.log; the old inode lives on under our link
         fresh = tmp_path / "ctr.log.tmp"
         fresh.write_bytes(b"")
         os.rename(fresh, log)
     log.write_bytes(line("stdout", "F", b"gen4"))
-    files.preserve(log, max_file=3)
-    assert [r.data for r in files.read(log)] == [b"gen2\n", b"gen3\n", b"gen4\n"]
-    assert len(files.rotated(log)) == 3
+    files.rotate(log, 1024, 3, monitor_pid=writer)
+    # small files are merged (each stays under max-size): the newest come back, at most 3 files
+    assert [r.data for r in files.read(log)][-3:] == [b"gen2\n", b"gen3\n", b"gen4\n"]
+    assert len(files.files_in_order(log)) <= 3
+    assert files.rotated(log)[-1].stat().st_ino == log.stat().st_ino
+
+
+def test_rotation_splits_what_nobody_writes_into_max_size_files_of_whole_records(tmp_path):
+    log = tmp_path / "ctr.log"
+    records = [line("stdout", "F", b"%03d" % i + b"z" * 50) for i in range(100)]
+    log.write_bytes(b"".join(records) + line("stdout", "P", b"tail-without-newline"))
+    files.rotate(log, 1000, 4)  # no writer: ctr.log itself is split
+    kept = files.files_in_order(log)
+    assert len(kept) == 4 and all(p.stat().st_size <= 1000 for p in kept)
+    data = [r.data for r in files.read(log)]
+    assert data[-1] == b"tail-without-newline"
+    numbers = [int(d[:3]) for d in data[:-1]]
+    assert numbers == list(range(numbers[0], 100)) and len(numbers) >= 3 * 1000 // len(records[0])
+    assert not list(tmp_path.glob(".ctr.log.stage-*")) and not tmp_path.joinpath(".ctr.log.commit").exists()

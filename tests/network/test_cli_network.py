@@ -60,3 +60,16 @@ def test_prune_removes_unused_networks_only(lab):
     lab.nets.attach("c0ffee02", lab.sandbox("c0ffee02"), "busy")
     done = cli(lab, "network", "prune", "-f")
     assert done.stdout == "Deleted Networks:\nidle\n"
+
+
+def test_network_inspect_format_renders_a_go_style_template(lab):
+    assert cli(lab, "network", "create", "--subnet", "10.231.124.0/24", "--label", "team=ops", "fmt").returncode == 0
+    out = cli(lab, "network", "inspect", "-f", "{{.Name}} {{.Driver}} {{json .Labels}}", "fmt", "bridge")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines() == ['fmt bridge {"team": "ops"}', "bridge bridge {}"]
+    subnet = cli(lab, "network", "inspect", "--format", "{{json .IPAM.Config}}", "fmt").stdout
+    assert json.loads(subnet)[0]["Subnet"] == "10.231.124.0/24"
+    assert json.loads(cli(lab, "network", "inspect", "fmt").stdout)[0]["Name"] == "fmt"  # JSON without -f
+    missing = cli(lab, "network", "inspect", "-f", "{{.Name}}", "nope")
+    assert (missing.returncode, missing.stdout) == (1, "") and "not found" in missing.stderr
+    assert cli(lab, "network", "rm", "fmt").returncode == 0
