@@ -122,18 +122,15 @@ def test_deleted_files_in_a_run_layer_are_absent_in_the_container(build, context
     assert ".wh.keep" in names and "d/.wh.f" in names and "d/old/.wh..wh..opq" in names
 
 
-def test_rebuild_with_no_change_runs_no_container_and_is_much_faster(build, context, svc):
+def test_rebuild_with_no_change_runs_no_container(build, context, svc):
+    # How much faster a cached rebuild is, is bench/build.py's business, not a test's.
     ctx = context("FROM scratch\n" + BASE_STEPS + "RUN echo one > /one\nCOPY Dockerfile /df\nRUN echo two > /two\n")
-    t0 = time.monotonic()
     first = build(ctx, tags=["cache:1"])
-    cold = time.monotonic() - t0
     assert build.runner.calls == 3
-    t0 = time.monotonic()
     second = build(ctx, tags=["cache:1"])
-    warm = time.monotonic() - t0
     assert build.runner.calls == 3, "the cached rebuild ran a container"
     assert second.image_id == first.image_id and second.containers == 0
-    assert warm < cold / 3, (warm, cold)
+    assert sum("Using cache" in line for line in build.lines) == 5  # every step after FROM
     # The cache survives a restart: a new service and builder on the same root.
     fresh = Builder(ImageService(svc.root), runner=build.runner)
     assert fresh.build(BuildOptions(context=ctx)).image_id == first.image_id

@@ -35,7 +35,7 @@ def test_stop_of_a_process_ignoring_sigterm_takes_the_timeout_then_sigkill(cli, 
     started = time.monotonic()
     assert cli("stop", "-t", "2", name).returncode == 0
     took = time.monotonic() - started
-    assert 1.9 <= took < 5, took
+    assert 1.9 <= took < 8, took  # the 2 s timeout, then SIGKILL (and no second timeout)
     state = containers.inspect(name)["State"]
     assert state["Status"] == "exited"
     assert state["ExitCode"] == 137  # SIGKILL
@@ -46,7 +46,7 @@ def test_stop_of_a_process_that_honours_sigterm_is_quick(cli, containers, cleanu
     run_detached(cli, cleanup, name, IMAGE, "sh", "-c", "trap 'exit 0' TERM; while true; do sleep 0.05; done")
     started = time.monotonic()
     assert cli("stop", "-t", "10", name).returncode == 0
-    assert time.monotonic() - started < 3
+    assert time.monotonic() - started < 8  # well before the 10 s timeout
     assert containers.inspect(name)["State"]["ExitCode"] == 0
 
 

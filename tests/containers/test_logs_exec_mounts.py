@@ -90,7 +90,7 @@ def test_exec_d_returns_at_once_and_the_process_runs_on(cli, containers, cleanup
         out = cli("exec", *flags, name, "sleep", "31" if flags == ["-d"] else "32")
         took = time.monotonic() - started
         assert out.returncode == 0, out.stderr
-        assert took < 1.0, took  # the interpreter starting included
+        assert took < 10, took  # far less than the process's 31 s: exec -d did not wait for it
     top = cli("top", name).stdout.decode()
     assert "sleep 31" in top and "sleep 32" in top
     failed = cli("exec", "-d", "-w", "/no/such/dir", name, "true")
