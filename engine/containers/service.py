@@ -54,7 +54,7 @@ from engine.errors import Conflict, EngineError, InvalidArgument, NotFound
 from engine.logs import files as logfiles
 from engine.runtime import rootfs as overlay
 from engine.runtime import spec as ocispec
-from engine.runtime.cgroups import Cgroup, host_memory
+from engine.runtime.cgroups import Cgroup, host_memory, prune_orphans
 from engine.runtime.executable import find_executable
 from engine.runtime.exitwatch import ExitWatch
 from engine.runtime.monitor import Conmon, MonitorRequest, attach_socket, pid_alive
@@ -1007,6 +1007,8 @@ class Containers:
             doomed = self.store.dir / f".rm-{cid}"
             os.rename(cdir, doomed)
         shutil.rmtree(doomed, ignore_errors=True)
+        # A cgroup another removal left while racing an exit goes with this one.
+        prune_orphans(self.cgroup_parent, set(self.store.ids()))
         if volumes:
             for m in rec["MountSpecs"]:
                 if m["type"] == "volume" and "anonymous" in m.get("options", []):

@@ -195,16 +195,41 @@ def host_memory() -> int:
     return 0
 
 
-def _rmdir_retry(d: Path) -> None:
-    # The kernel may refuse for a moment while the last task is still being torn down.
-    for _ in range(50):
+def _rmdir_retry(d: Path, timeout: float = 5.0) -> bool:
+    """rmdir a cgroup directory; True when it is gone. The kernel refuses (EBUSY) while
+    the last task is still being torn down, which on a loaded host takes more than a
+    moment: wait for it, polling, rather than leave the directory behind."""
+    deadline = time.monotonic() + timeout
+    delay = 0.005
+    while True:
         try:
             os.rmdir(d)
-            return
+            return True
         except FileNotFoundError:
-            return
+            return True
         except OSError:
-            time.sleep(0.01)
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(delay)
+            delay = min(delay * 2, 0.1)
+
+
+def prune_orphans(parent: str, keep: set[str]) -> list[str]:
+    """Remove the empty cgroups under ``parent`` whose name is no container in ``keep``
+    (left by a removal that raced an exit); return the names removed."""
+    gone = set()
+    for h in hierarchies():
+        d = h.mountpoint / parent.strip("/")
+        if not d.is_dir():
+            continue
+        for child in d.iterdir():
+            if not child.is_dir() or child.name in keep or any(p.is_dir() for p in child.iterdir()):
+                continue
+            if _lines(child / "cgroup.procs"):
+                continue  # something still runs there: not ours to judge
+            if _rmdir_retry(child, timeout=1.0):
+                gone.add(child.name)
+    return sorted(gone)
 
 
 def _lines(path: Path) -> list[str]:
