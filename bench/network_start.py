@@ -31,6 +31,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench.engines import usable_engine  # noqa: E402
 from engine.containers.busybox_image import build  # noqa: E402
 from engine.containers.images import DirectoryImageSource  # noqa: E402
 from engine.containers.model import RunOptions  # noqa: E402
@@ -77,21 +78,15 @@ def cli_process(root: Path, parent: str, settings: NetworkSettings, work: Path, 
 
 
 def other_engine(binary: str, runs: int) -> dict[str, list[float]] | str:
-    path = shutil.which(binary)
-    if not path:
-        return "not installed"
-    for image in ("busybox", "docker.io/library/busybox", "alpine"):
-        argv = [path, "run", "--rm", "--pull", "never", "--network", "none", image, "true"]
-        try:
-            probe = subprocess.run(argv, capture_output=True, timeout=60)
-        except subprocess.TimeoutExpired:
-            return "did not answer"
-        if probe.returncode == 0:
-            def once(network, image=image):
-                cmd = [path, "run", "--rm", "--pull", "never", "--network", network, image, "true"]
-                return lambda: subprocess.run(cmd, stdout=subprocess.DEVNULL, check=True)
-            return interleaved({"none": once("none"), "bridge": once("bridge")}, runs)
-    return "installed but not usable here (no daemon or no local busybox image)"
+    found = usable_engine(binary)
+    if isinstance(found, str):
+        return found
+    path, image = found
+
+    def once(network):
+        cmd = [path, "run", "--rm", "--pull", "never", "--network", network, image, "true"]
+        return lambda: subprocess.run(cmd, stdout=subprocess.DEVNULL, check=True)
+    return interleaved({"none": once("none"), "bridge": once("bridge")}, runs)
 
 
 def main() -> int:

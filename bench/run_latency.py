@@ -36,6 +36,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench.engines import usable_engine  # noqa: E402
 from engine.containers.busybox_image import build  # noqa: E402
 from engine.containers.images import DirectoryImageSource  # noqa: E402
 from engine.containers.model import RunOptions  # noqa: E402
@@ -104,18 +105,12 @@ def in_process(svc: Containers, runs: int) -> list[float]:
 
 
 def other_engine(binary: str, runs: int) -> list[float] | str:
-    path = shutil.which(binary)
-    if not path:
-        return "not installed"
-    for image in ("busybox", "docker.io/library/busybox", "alpine"):
-        argv = [path, "run", "--rm", "--pull", "never", "--network", "none", image, "true"]
-        try:
-            probe = subprocess.run(argv, capture_output=True, timeout=60)
-        except subprocess.TimeoutExpired:
-            return "did not answer"
-        if probe.returncode == 0:
-            return timed(lambda: subprocess.run(argv, stdout=subprocess.DEVNULL, check=True), runs)
-    return "installed but not usable here (no daemon or no local busybox image)"
+    found = usable_engine(binary)
+    if isinstance(found, str):
+        return found
+    path, image = found
+    argv = [path, "run", "--rm", "--pull", "never", "--network", "none", image, "true"]
+    return timed(lambda: subprocess.run(argv, stdout=subprocess.DEVNULL, check=True), runs)
 
 
 def main() -> int:

@@ -59,7 +59,9 @@ class StackView:
                 return None
         return None
 
-    def _walk(self, path: str, follow_last: bool) -> list[str] | None:
+    def _walk(self, path: str, follow_last: bool, keep_missing: bool = False) -> list[str] | None:
+        """The in-view parts of ``path`` with symlinks followed inside the view. A missing
+        part (or a symlink loop) gives None, or with ``keep_missing`` the rest as written."""
         pending = [p for p in path.split("/") if p not in ("", ".")]
         done: list[str] = []
         hops = 0
@@ -71,12 +73,21 @@ class StackView:
                 continue
             hit = self._find(done + [part])
             if hit is None:
-                return None
+                if not keep_missing:
+                    return None
+                done.append(part)  # from here on nothing exists: the rest is taken as written
+                for rest in pending:
+                    if rest == "..":
+                        if done:
+                            done.pop()
+                    else:
+                        done.append(rest)
+                return done
             _, st = hit
             if stat.S_ISLNK(st.st_mode) and (pending or follow_last):
                 hops += 1
                 if hops > MAX_SYMLINK_HOPS:
-                    return None
+                    return done + [part] + pending if keep_missing else None
                 target = os.readlink(hit[0])
                 if target.startswith("/"):
                     done = []
@@ -97,36 +108,7 @@ class StackView:
 
     def resolve_path(self, path: str) -> str:
         """``path`` with every symlink of its existing part followed inside the view; the rest kept as written."""
-        pending = [p for p in path.split("/") if p not in ("", ".")]
-        done: list[str] = []
-        hops = 0
-        while pending:
-            part = pending.pop(0)
-            if part == "..":
-                if done:
-                    done.pop()
-                continue
-            hit = self._find(done + [part])
-            if hit is None:  # from here on nothing exists: the rest is taken as written
-                done.append(part)
-                for rest in pending:
-                    if rest == "..":
-                        if done:
-                            done.pop()
-                    else:
-                        done.append(rest)
-                break
-            if stat.S_ISLNK(hit[1].st_mode):
-                hops += 1
-                if hops > MAX_SYMLINK_HOPS:
-                    return "/" + "/".join(done + [part] + pending)
-                target = os.readlink(hit[0])
-                if target.startswith("/"):
-                    done = []
-                pending = [p for p in target.split("/") if p not in ("", ".")] + pending
-                continue
-            done.append(part)
-        return "/" + "/".join(done)
+        return "/" + "/".join(self._walk(path, True, keep_missing=True))
 
     def is_dir(self, path: str) -> bool:
         hit = self.lookup(path)

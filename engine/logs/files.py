@@ -414,36 +414,48 @@ def files_in_order(log_path: Path) -> list[Path]:
     return out
 
 
-def _records(lines: Iterator[bytes]) -> Iterator[LogRecord]:
-    """Records from file lines: ``P`` parts joined up to their ``F``.
+class _Assembler:
+    """Joins ``P`` parts up to their ``F``, one stream at a time.
 
-    Parts left over at the end (output that did not end in a newline, such as
-    ``printf abc`` or binary data) are yielded as they are, without a newline.
+    ``feed`` takes one file line and returns a whole record or None; ``leftovers``
+    gives the parts left at the end (output that did not end in a newline, such as
+    ``printf abc`` or binary data) as they are, without a newline.
     """
-    partial: dict[str, list[bytes]] = {}
-    first: dict[str, str] = {}
-    for line in lines:
+
+    def __init__(self):
+        self.partial: dict[str, list[bytes]] = {}
+        self.first: dict[str, str] = {}
+
+    def feed(self, line: bytes) -> LogRecord | None:
         parsed = parse_line(line)
         if parsed is None:
-            continue
+            return None
         when, stream, complete, content = parsed
         if not complete:
-            partial.setdefault(stream, []).append(content)
-            first.setdefault(stream, when)
-            continue
-        first.pop(stream, None)
-        data = b"".join(partial.pop(stream, [])) + content
-        yield LogRecord(when, stream, data + b"\n")
-    yield from _leftovers(partial, first)
+            self.partial.setdefault(stream, []).append(content)
+            self.first.setdefault(stream, when)
+            return None
+        self.first.pop(stream, None)
+        data = b"".join(self.partial.pop(stream, [])) + content
+        return LogRecord(when, stream, data + b"\n")
+
+    def leftovers(self) -> Iterator[LogRecord]:
+        for stream in sorted(self.partial, key=lambda s: self.first.get(s, "")):
+            data = b"".join(self.partial[stream])
+            if data:
+                yield LogRecord(self.first.get(stream, ""), stream, data)
+        self.partial.clear()
+        self.first.clear()
 
 
-def _leftovers(partial: dict[str, list[bytes]], first: dict[str, str]) -> Iterator[LogRecord]:
-    for stream in sorted(partial, key=lambda s: first.get(s, "")):
-        data = b"".join(partial[stream])
-        if data:
-            yield LogRecord(first.get(stream, ""), stream, data)
-    partial.clear()
-    first.clear()
+def _records(lines: Iterator[bytes]) -> Iterator[LogRecord]:
+    """Records from file lines, with a last part that has no newline as it is."""
+    assembler = _Assembler()
+    for line in lines:
+        record = assembler.feed(line)
+        if record is not None:
+            yield record
+    yield from assembler.leftovers()
 
 
 def read(log_path: Path, *, tail: int | None = None, since: float | None = None, until: float | None = None,
@@ -498,8 +510,7 @@ def follow(log_path: Path, running: Callable[[], bool], *, tail: int | None = No
         except FileNotFoundError:
             f = None
         pending = b""
-        partial: dict[str, list[bytes]] = {}
-        first: dict[str, str] = {}
+        assembler = _Assembler()
         while True:
             alive = running()
             got = False
@@ -510,18 +521,9 @@ def follow(log_path: Path, running: Callable[[], bool], *, tail: int | None = No
                     pending += chunk
                     *lines, pending = pending.split(b"\n")
                     for line in lines:
-                        parsed = parse_line(line + b"\n")
-                        if parsed is None:
-                            continue
-                        when, stream, complete, content = parsed
-                        if not complete:
-                            partial.setdefault(stream, []).append(content)
-                            first.setdefault(stream, when)
-                            continue
-                        first.pop(stream, None)
-                        data = b"".join(partial.pop(stream, [])) + content
-                        if stream in streams:
-                            yield LogRecord(when, stream, data + b"\n")
+                        record = assembler.feed(line + b"\n")
+                        if record is not None and record.stream in streams:
+                            yield record
             # Has conmon moved to a new file?
             try:
                 current = os.stat(log_path).st_ino
@@ -536,7 +538,7 @@ def follow(log_path: Path, running: Callable[[], bool], *, tail: int | None = No
             if not got:
                 if not alive:
                     # The container stopped: a last part with no newline is all it will write.
-                    for rec in _leftovers(partial, first):
+                    for rec in assembler.leftovers():
                         if rec.stream in streams:
                             yield rec
                     return

@@ -354,8 +354,9 @@ class TokenServer:
         self.thread.join(timeout=10)
 
 
-def start_registry_with(tmp: Path, auth_block: str) -> tuple[subprocess.Popen, Registry]:
-    """Start the CNCF registry with an ``auth:`` block of the caller's (or none); wait until it answers."""
+def _serve_registry(tmp: Path, http_extra: str, auth_block: str = "") -> tuple[subprocess.Popen, int, Path, Path]:
+    """Write a config for the CNCF registry on a free 127.0.0.1 port and start it:
+    (process, port, storage, log). ``http_extra`` goes under ``http:`` (tls…)."""
     binary = need_binary("docker-registry", "docker-registry")
     port = free_port()
     storage = tmp / "storage"
@@ -367,23 +368,35 @@ def start_registry_with(tmp: Path, auth_block: str) -> tuple[subprocess.Popen, R
         f"storage:\n  filesystem:\n    rootdirectory: {storage}\n  delete:\n    enabled: true\n"
         "  cache:\n    blobdescriptor: inmemory\n"
         f"http:\n  addr: 127.0.0.1:{port}\n"
+        + http_extra
         + auth_block
     )
     log = tmp / "registry.log"
     proc = subprocess.Popen([binary, "serve", str(config)], stdout=log.open("wb"), stderr=subprocess.STDOUT,
                             env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")})
-    reg = Registry(f"127.0.0.1:{port}", storage, log, None)
+    return proc, port, storage, log
+
+
+def _wait_until_it_answers(proc: subprocess.Popen, url: str, log: Path, ok: tuple[int, ...], **httpx_args) -> None:
     deadline = time.monotonic() + 15
     while True:
         try:
-            if httpx.get(f"{reg.url}/v2/", timeout=1).status_code in (200, 401):
-                return proc, reg
+            if httpx.get(f"{url}/v2/", timeout=1, **httpx_args).status_code in ok:
+                return
         except httpx.TransportError:
             pass
         if proc.poll() is not None or time.monotonic() > deadline:
             _stop(proc)
             pytest.fail(f"registry did not start: {log.read_text()[-2000:]}")
         time.sleep(0.02)  # polling the port: no event to wait on
+
+
+def start_registry_with(tmp: Path, auth_block: str) -> tuple[subprocess.Popen, Registry]:
+    """Start the CNCF registry with an ``auth:`` block of the caller's (or none); wait until it answers."""
+    proc, port, storage, log = _serve_registry(tmp, "", auth_block)
+    reg = Registry(f"127.0.0.1:{port}", storage, log, None)
+    _wait_until_it_answers(proc, reg.url, log, (200, 401))
+    return proc, reg
 
 
 @dataclass
@@ -641,35 +654,11 @@ def start_tls_registry(tmp: Path, ca: TestCA) -> tuple[subprocess.Popen, TlsRegi
     """The CNCF registry serving HTTPS on a free 127.0.0.1 port with ``ca``'s server certificate."""
     import ssl
 
-    binary = need_binary("docker-registry", "docker-registry")
-    port = free_port()
-    storage = tmp / "storage"
-    storage.mkdir()
-    config = tmp / "config.yml"
-    config.write_text(
-        "version: 0.1\n"
-        "log:\n  level: info\n  accesslog:\n    disabled: false\n"
-        f"storage:\n  filesystem:\n    rootdirectory: {storage}\n  delete:\n    enabled: true\n"
-        "  cache:\n    blobdescriptor: inmemory\n"
-        f"http:\n  addr: 127.0.0.1:{port}\n"
-        f"  tls:\n    certificate: {ca.cert_file}\n    key: {ca.key_file}\n"
-    )
-    log = tmp / "registry.log"
-    proc = subprocess.Popen([binary, "serve", str(config)], stdout=log.open("wb"), stderr=subprocess.STDOUT,
-                            env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")})
+    proc, port, storage, log = _serve_registry(
+        tmp, f"  tls:\n    certificate: {ca.cert_file}\n    key: {ca.key_file}\n")
     reg = TlsRegistry(f"127.0.0.1:{port}", storage, log, None, ca.ca_file)
-    verify = ssl.create_default_context(cafile=str(ca.ca_file))
-    deadline = time.monotonic() + 15
-    while True:
-        try:
-            if httpx.get(f"{reg.url}/v2/", timeout=1, verify=verify).status_code == 200:
-                return proc, reg
-        except httpx.TransportError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            _stop(proc)
-            pytest.fail(f"TLS registry did not start: {log.read_text()[-2000:]}")
-        time.sleep(0.02)  # polling the port: no event to wait on
+    _wait_until_it_answers(proc, reg.url, log, (200,), verify=ssl.create_default_context(cafile=str(ca.ca_file)))
+    return proc, reg
 
 
 @pytest.fixture(scope="session")
