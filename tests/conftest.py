@@ -31,6 +31,30 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def free_host_ports(count: int = 1) -> int:
+    """The first of ``count`` consecutive ports free on every address, for a container to
+    publish. Taken below the kernel's ephemeral range, so that no outgoing connection of
+    another test takes one of them between this check and the publish."""
+    import random
+
+    low, _ = (int(x) for x in open("/proc/sys/net/ipv4/ip_local_port_range").read().split())
+    for _ in range(200):
+        start = random.randint(10000, max(10001, low - count - 1))
+        held = []
+        try:
+            for port in range(start, start + count):
+                s = socket.socket()
+                held.append(s)
+                s.bind(("0.0.0.0", port))
+            return start
+        except OSError:
+            continue
+        finally:
+            for s in held:
+                s.close()
+    raise RuntimeError("no free host ports below the ephemeral range")
+
+
 def need_binary(name: str, package: str) -> str:
     """Return the path of a binary, or skip with a loud reason naming its package."""
     path = shutil.which(name) or next(

@@ -23,7 +23,7 @@ from datetime import datetime, timezone as dt_timezone
 
 import redis
 from django.conf import settings
-from django.db import transaction
+from django.db import DatabaseError, close_old_connections, transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -98,6 +98,12 @@ class Recorder:
             except redis.ConnectionError:
                 log.warning("broker unreachable; retrying", exc_info=True)
                 self.stopping.wait(1)
+            except DatabaseError:
+                # A busy or restarting database: the batch stays unacknowledged and is read
+                # again (pending first) on the next turn, so no event is lost.
+                log.warning("database unavailable; retrying", exc_info=True)
+                close_old_connections()
+                self.stopping.wait(0.2)
 
     # -- the database -----------------------------------------------------------------------
 

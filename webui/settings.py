@@ -69,6 +69,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"].setdefault("OPTIONS", {}).update(
         {"timeout": 20, "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"}
     )
+    # Tests get a file too, not a shared in-memory database: its table locks ignore the
+    # busy timeout, and the recorder's thread and the test then trip over each other.
+    DATABASES["default"]["TEST"] = {"NAME": str(config.var_dir() / "test.sqlite3")}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

@@ -21,7 +21,7 @@ import pytest
 
 from engine.containers.model import ExecOptions, RunOptions
 from engine.runtime.monitor import pid_alive
-from tests.conftest import free_port
+from tests.conftest import free_host_ports
 from tests.containers.conftest import poll
 from tests.network.conftest import wait_until
 
@@ -90,7 +90,7 @@ def test_two_containers_on_a_user_network_reach_each_other_by_name_and_alias(net
 
 
 def test_a_published_port_serves_httpd_at_127_0_0_1_and_shows_in_port_inspect_and_ps(netlab):
-    port = free_port()
+    port = free_host_ports()
     web = name("pub")
     run_d(netlab, "--name", web, "-p", f"127.0.0.1:{port}:80", IMAGE, "sh", "-c", HTTPD.format(body="published"))
     try:
@@ -169,7 +169,7 @@ def test_a_host_port_in_use_fails_the_start_cleanly_with_nothing_left(netlab):
         assert netlab.cli("ps", "-a", "-q", "--filter", f"name={busy}").stdout == b""
         wait_until(lambda: netlab.census() == before, timeout=5, what="the failed start to leave nothing")
     # A port another container publishes is refused too, and the loser leaves nothing either.
-    port = free_port()
+    port = free_host_ports()
     first = run_d(netlab, "-p", f"127.0.0.1:{port}:80", IMAGE, "sleep", "60")
     try:
         second = netlab.svc.create(RunOptions(image=IMAGE, command=["sleep", "60"], publish=[f"127.0.0.1:{port}:81"]))

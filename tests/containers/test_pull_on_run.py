@@ -94,7 +94,7 @@ def test_run_pulls_a_missing_image_then_uses_the_stored_one_and_pull_always_asks
     assert b"Pull complete" in first.stderr and b"Status: Downloaded newer image" in first.stderr
     assert manifest_gets(registry, remote) == 1
     assert stored(engine_root, remote)["Id"] == busybox_image.id
-    assert [r for r in containers.store.all() if r["Config"]["Image"] == remote] == []  # --rm left nothing
+    assert [r for r in containers.store.all() if r["Image"] == remote] == []  # --rm left nothing
 
     name = unique("again")
     cleanup.append(name)

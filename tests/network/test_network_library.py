@@ -89,15 +89,13 @@ def test_published_port_serves_httpd_on_loopback_and_the_gateway_address(lab):
 
 
 def test_fixed_host_port_and_range_are_published(lab):
-    from tests.conftest import free_port
+    from tests.conftest import free_host_ports
 
     path = lab.sandbox("aaaa1111")
     ep = lab.nets.attach("aaaa1111", path)
     lab.httpd(path, ep.ip, "eighty", port=80)
     lab.httpd(path, ep.ip, "eighty-one", port=81)
-    port = free_port()
-    while not all(socket.socket().connect_ex(("127.0.0.1", p)) != 0 for p in (port, port + 1)):
-        port = free_port()
+    port = free_host_ports(2)
     bound = lab.nets.publish("aaaa1111", [f"127.0.0.1:{port}-{port + 1}:80-81/tcp"])
     assert [(b.host_port, b.container_port) for b in bound] == [(port, 80), (port + 1, 81)]
     assert http_get(f"http://127.0.0.1:{port}/") == "eighty"

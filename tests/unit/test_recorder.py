@@ -78,3 +78,39 @@ def test_a_late_old_heartbeat_changes_nothing(recorder):
 def test_a_backlog_heartbeat_older_than_the_deadline_leaves_the_host_offline(recorder):
     beat(recorder, at=(timezone.now() - timedelta(minutes=5)).timestamp(), every=1.0)
     assert Host.objects.get(name="edge-1").state == HostState.OFFLINE
+
+
+def test_a_database_error_leaves_the_batch_unacknowledged_and_the_recorder_goes_on(transactional_db, monkeypatch):
+    """The stream is real Redis in integration; here a stand-in client answers the calls
+    run() makes, so that the failing write can be injected."""
+    from django.db import OperationalError
+
+    acked = []
+    entry = ("1-0", {"type": "host.heartbeat", "host": "edge-1", "time": repr(time.time()),
+                     "data": json.dumps({"facts": FACTS, "heartbeat_seconds": 1.0})})
+
+    class Stream:
+        def xgroup_create(self, *a, **k):
+            pass
+
+        def xreadgroup(self, group, consumer, streams, count, block):
+            return [("s", [entry])] if not acked else []
+
+        def xack(self, stream, group, entry_id):
+            acked.append(entry_id)
+            recorder.stopping.set()
+
+    recorder = Recorder(client=Stream(), stream="s")
+    real = recorder.handle
+    calls = []
+
+    def flaky(event):
+        calls.append(event)
+        if len(calls) == 1:
+            raise OperationalError("database table is locked")
+        real(event)
+
+    monkeypatch.setattr(recorder, "handle", flaky)
+    recorder.run()
+    assert len(calls) == 2 and acked == ["1-0"]
+    assert Host.objects.get(name="edge-1").state == HostState.ONLINE
