@@ -131,9 +131,9 @@ class Engine:
     def events(self):
         """The host's event journal (``engine.events.journal.Journal``): ``read(since, until, filters)``,
         ``follow(from_position)``, ``end()``. The same object for the life of this engine."""
-        from engine.events import journal
+        from engine.events import journal_for
 
-        return journal(self.root)
+        return journal_for(self.root)
 
     # -- containers ------------------------------------------------------
 

@@ -17,7 +17,7 @@
 Every module imports only the standard library (and ``engine.errors``, ``engine.reference``).
 """
 
-from engine.events.emit import (container, emit, exec_event, exec_id, exited, health_status, image, images, journal,
+from engine.events.emit import (container, emit, exec_event, exec_id, exited, health_status, image, images, journal_for,
                                 network, network_endpoints, started, volume)
 from engine.events.filters import EventFilter
 from engine.events.journal import Cursor, Journal
@@ -26,5 +26,5 @@ from engine.events.settings import JournalSettings
 from engine.events.times import parse_time
 
 __all__ = ["Cursor", "Event", "EventFilter", "Journal", "JournalSettings", "container", "emit", "exec_event", "exec_id",
-           "exited", "health_status", "image", "images", "journal", "network", "network_endpoints", "parse_time",
+           "exited", "health_status", "image", "images", "journal_for", "network", "network_endpoints", "parse_time",
            "started", "volume"]

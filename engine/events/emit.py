@@ -32,7 +32,7 @@ _journals: dict[str, Journal] = {}
 _guard = threading.Lock()
 
 
-def journal(root: str | os.PathLike) -> Journal:
+def journal_for(root: str | os.PathLike) -> Journal:
     """This process's journal of ``root`` (made on first use)."""
     key = os.fspath(root)
     with _guard:
@@ -45,7 +45,7 @@ def journal(root: str | os.PathLike) -> Journal:
 def emit(root: str | os.PathLike, type: str, action: str, actor_id: str, attributes: dict | None = None) -> int | None:
     """Append one event; its position, or None when it could not be written (logged)."""
     try:
-        return journal(root).append(type, action, actor_id, attributes)
+        return journal_for(root).append(type, action, actor_id, attributes)
     except Exception as exc:  # an event is never worth failing what happened
         _warn("event %s %s %s not written: %s", type, action, str(actor_id)[:12], exc)
         return None

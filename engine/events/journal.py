@@ -134,7 +134,7 @@ class Journal:
             except BlockingIOError:
                 if time.monotonic() > deadline:
                     raise EngineError(f"the event journal's lock ({self.dir / 'lock'}) has been held for "
-                                      f"{LOCK_WAIT:.0f} s by another process; event not written") from None
+                                      f"{LOCK_WAIT:g} s by another process; event not written") from None
                 time.sleep(0.001)
                 continue
             # The lock file must still be the one at its path (a journal removed and made again).
