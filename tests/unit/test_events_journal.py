@@ -153,6 +153,27 @@ def test_a_resumed_follow_sees_every_event_once_across_rotations(tmp_path):
     assert [ev.position for ev in journal.read(after=resume)] == [ev.position for ev in seen]
 
 
+def test_a_record_appended_between_a_readers_end_of_file_and_the_rotation_is_not_missed(tmp_path, monkeypatch):
+    from engine.events.journal import Cursor
+    from engine.events.model import encode
+
+    journal = Journal(tmp_path, SMALL)
+    journal.append("container", "start", "a0")
+    real, raced = Cursor._sealed, []
+
+    def sealed_after_a_race(self):
+        if not raced:  # just after our read found the end: one writer appends, then another rotates
+            raced.append(True)
+            with open(journal.segment_path(1), "ab") as f:
+                f.write(encode("container", "start", "late", {}, time.time_ns()))
+            journal.segment_path(2).write_bytes(encode("container", "start", "next", {}, time.time_ns()))
+        return real(self)
+
+    monkeypatch.setattr(Cursor, "_sealed", sealed_after_a_race)
+    cursor = journal.cursor(0)
+    assert [ev.actor_id for ev in cursor.available()] == ["a0", "late", "next"]
+
+
 def test_a_follower_wakes_for_a_new_event_without_waiting_out_its_poll(tmp_path):
     journal = Journal(tmp_path, SMALL)
     stop = threading.Event()
