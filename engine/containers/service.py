@@ -211,6 +211,7 @@ class Containers:
                                             FinishedAt=now_iso(), Error="the host restarted")
                         rec["MonitorPid"] = 0
                         self.store.save(rec)
+                        events.container(self.root, rec, "die", {"exitCode": 255})  # it died with the host
                     policy = policies.parse_policy(rec["HostConfig"]["RestartPolicy"])
                     # As Docker at daemon start: `always` comes back even if it was stopped by
                     # hand (that is what tells it from `unless-stopped`); the others only if

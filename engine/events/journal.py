@@ -280,12 +280,14 @@ def _first_event(path: Path) -> Event | None:
 class Cursor:
     """A reading place in the journal. ``available()`` yields the whole records there are now
     and leaves the cursor after the last; call it again later for more. ``position`` is where
-    it stands; ``lost`` turns True when it had to jump over segments already dropped."""
+    it stands; ``lost`` turns True when it had to jump over segments already dropped; ``skipped``
+    counts the lines that were not whole records (torn by a crash, or garbage)."""
 
     def __init__(self, journal: Journal, position: int):
         self.journal = journal
         self.segment, self.offset = split_position(position)
         self.lost = False
+        self.skipped = 0
         self._file = None
         self._buf = b""        # bytes read from self.offset on, not yet a whole line
         self._skipping = False  # inside an over-long line (garbage): drop up to its newline
@@ -356,10 +358,13 @@ class Cursor:
             start = end + 1
             if line.strip():
                 ev = decode(line, self.position)
-                if ev is not None:
+                if ev is None:
+                    self.skipped += 1
+                else:
                     yield ev
         self._buf = data[start:]
         if len(self._buf) > 2 * MAX_RECORD:  # no record is this long: garbage, up to its newline
+            self.skipped += 1
             self.offset += len(self._buf)
             self._buf = b""
             self._skipping = True

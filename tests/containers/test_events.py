@@ -66,6 +66,33 @@ def test_an_exit_while_no_engine_process_runs_is_journaled_by_the_exit_hook(cli,
     assert actions(of(engine_root, f"container={cid}")) == ["create", "start", "die", "destroy"]
 
 
+def test_containers_that_died_with_the_host_get_their_die_at_the_next_start(cli, containers, engine_root, cleanup,
+                                                                            unique):
+    import os
+
+    from engine.containers.images import DirectoryImageSource
+    from engine.containers.service import Containers
+    from engine.runtime import rootfs
+    from engine.runtime.monitor import pid_alive
+
+    name = unique("ev-reboot")
+    cleanup.append(name)
+    assert cli("run", "-d", "--name", name, IMAGE, "sleep", "60").returncode == 0
+    rec = containers.record(name)
+    # A reboot, as the engine sees it: monitor and container gone with no exit hook, a new boot id.
+    os.kill(rec["MonitorPid"], signal.SIGKILL)
+    os.kill(rec["State"]["Pid"], signal.SIGKILL)
+    poll(lambda: not pid_alive(rec["State"]["Pid"]), what="the container to die")
+    rootfs.unmount(containers.store.path(rec["Id"]) / "rootfs")
+    (containers.store.dir / "boot_id").write_text("a-previous-boot\n")
+    assert actions(of(engine_root, f"container={rec['Id']}")) == ["create", "start"]
+
+    Containers(containers.root, DirectoryImageSource(containers.root / "local-images"),
+               cgroup_parent=containers.cgroup_parent)
+    got = of(engine_root, f"container={rec['Id']}")
+    assert actions(got) == ["create", "start", "die"] and got[-1].attributes["exitCode"] == "255"
+
+
 def test_restarts_by_policy_journal_each_exit_once(cli, containers, engine_root, cleanup, unique):
     name = unique("ev-restart")
     cleanup.append(name)
