@@ -110,7 +110,8 @@ class Journal:
             self._lock()
             try:
                 fd, segment = self._newest()
-                data = encode(type, action, actor_id, attributes or {}, time.time_ns())  # time under the lock: file order is time order
+                # Timed under the lock: the order in the file is the order in time.
+                data = encode(type, action, actor_id, attributes or {}, time.time_ns())
                 size = os.fstat(fd).st_size
                 if size and os.pread(fd, 1, size - 1) != b"\n":
                     data = b"\n" + data  # a record torn by a crash ends here, alone on its line
