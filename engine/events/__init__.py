@@ -19,12 +19,24 @@ Every module imports only the standard library (and ``engine.errors``, ``engine.
 
 from engine.events.emit import (container, emit, exec_event, exec_id, exited, health_status, image, images, journal_for,
                                 network, network_endpoints, started, volume)
-from engine.events.filters import EventFilter
 from engine.events.journal import Cursor, Journal
 from engine.events.model import Event
 from engine.events.settings import JournalSettings
-from engine.events.times import parse_time
 
 __all__ = ["Cursor", "Event", "EventFilter", "Journal", "JournalSettings", "container", "emit", "exec_event", "exec_id",
            "exited", "health_status", "image", "images", "journal_for", "network", "network_endpoints", "parse_time",
            "started", "volume"]
+
+
+def __getattr__(name: str):
+    # Filters and times serve readers (the command line, the shipper), not the services that emit:
+    # a ``run`` does not pay for their regular expressions.
+    if name == "EventFilter":
+        from engine.events.filters import EventFilter
+
+        return EventFilter
+    if name == "parse_time":
+        from engine.events.times import parse_time
+
+        return parse_time
+    raise AttributeError(f"module 'engine.events' has no attribute {name!r}")

@@ -45,12 +45,16 @@ import select
 import threading
 import time
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING
 
 from engine.errors import EngineError, InvalidArgument
-from engine.events.filters import EventFilter
 from engine.events.model import MAX_RECORD, Event, decode, encode
 from engine.events.settings import JournalSettings
+
+if TYPE_CHECKING:
+    from typing import Iterator
+
+    from engine.events.filters import EventFilter
 
 OFFSET_BITS = 32
 OFFSET_MASK = (1 << OFFSET_BITS) - 1

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import datetime
 import json
-from dataclasses import dataclass, field
 
 TYPES = ("container", "image", "network", "volume", "daemon", "plugin", "node", "service", "secret", "config")
 MAX_RECORD = 16 * 1024       # bytes of one record on disk, newline included
@@ -26,15 +25,29 @@ CORE_ATTRIBUTES = ("name", "image", "exitCode", "signal", "execID", "container",
                    "oldName", "read/write", "propagation", "execDuration")
 
 
-@dataclass(frozen=True)
 class Event:
-    type: str
-    action: str
-    actor_id: str
-    attributes: dict[str, str] = field(default_factory=dict)
-    time_nano: int = 0
-    position: int = 0
-    scope: str = "local"
+    """A plain class, not a dataclass: every ``run`` imports this module, and a dataclass costs a
+    millisecond to make."""
+
+    __slots__ = ("type", "action", "actor_id", "attributes", "time_nano", "position", "scope")
+
+    def __init__(self, type: str, action: str, actor_id: str, attributes: dict[str, str] | None = None,
+                 time_nano: int = 0, position: int = 0, scope: str = "local"):
+        self.type, self.action, self.actor_id = type, action, actor_id
+        self.attributes = {} if attributes is None else attributes
+        self.time_nano, self.position, self.scope = time_nano, position, scope
+
+    def _key(self) -> tuple:
+        return (self.type, self.action, self.actor_id, self.attributes, self.time_nano, self.position, self.scope)
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, Event) and self._key() == other._key()
+
+    __hash__ = None  # attributes are a dict
+
+    def __repr__(self) -> str:
+        return (f"Event(type={self.type!r}, action={self.action!r}, actor_id={self.actor_id!r}, "
+                f"attributes={self.attributes!r}, time_nano={self.time_nano}, position={self.position})")
 
     @property
     def time(self) -> int:

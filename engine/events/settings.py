@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
 
 from engine.errors import InvalidArgument
 
@@ -28,18 +27,28 @@ def parse_bytes(text: str, what: str) -> int:
     return int(m.group(1)) * {"": 1, "k": 1024, "m": 1024 ** 2, "g": 1024 ** 3}[m.group(2).lower()]
 
 
-@dataclass(frozen=True)
 class JournalSettings:
-    segment_bytes: int = 4 * 1024 * 1024   # a segment is closed once it holds this much
-    segments: int = 8                       # segments kept; the oldest goes when one more is opened
-    fsync: bool = True                      # fdatasync each record (after the lock is released)
+    """``segment_bytes``: a segment is closed once it holds this much; ``segments``: how many are
+    kept (the oldest goes when one more is opened); ``fsync``: fdatasync each record (after the
+    lock is released). A plain class: a dataclass costs a millisecond to import, which every
+    ``run`` would pay."""
 
-    def __post_init__(self):
-        if not MIN_SEGMENT_BYTES <= self.segment_bytes <= MAX_SEGMENT_BYTES:
-            raise InvalidArgument(f"events segment size {self.segment_bytes} is out of range: "
+    __slots__ = ("segment_bytes", "segments", "fsync")
+
+    def __init__(self, segment_bytes: int = 4 * 1024 * 1024, segments: int = 8, fsync: bool = True):
+        if not MIN_SEGMENT_BYTES <= segment_bytes <= MAX_SEGMENT_BYTES:
+            raise InvalidArgument(f"events segment size {segment_bytes} is out of range: "
                                   f"{MIN_SEGMENT_BYTES} to {MAX_SEGMENT_BYTES} bytes")
-        if not 2 <= self.segments <= 10000:
-            raise InvalidArgument(f"events segments {self.segments} is out of range: 2 to 10000")
+        if not 2 <= segments <= 10000:
+            raise InvalidArgument(f"events segments {segments} is out of range: 2 to 10000")
+        self.segment_bytes, self.segments, self.fsync = segment_bytes, segments, fsync
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, JournalSettings) and \
+            (self.segment_bytes, self.segments, self.fsync) == (other.segment_bytes, other.segments, other.fsync)
+
+    def __repr__(self) -> str:
+        return f"JournalSettings(segment_bytes={self.segment_bytes}, segments={self.segments}, fsync={self.fsync})"
 
     @classmethod
     def from_env(cls, env=None) -> "JournalSettings":
