@@ -421,6 +421,7 @@ COMMAND_MODULES = {
                               "rm", "rename", "ps", "inspect", "logs", "exec", "top", "stats", "volume"},
     "engine.cli_network": {"network", "port"},
     "engine.cli_build": {"build", "builder"},
+    "engine.cli_events": {"events"},
 }
 
 

@@ -4,7 +4,7 @@ Images: ``pull``, ``push``, ``list_images``, ``inspect_image``, ``tag``,
 ``remove_image``, ``prune_images``, ``history``, ``save``, ``load``, ``layer_stack``.
 Builds: ``build``, ``prune_build_cache``. Networks: ``networks`` (an
 ``engine.network.service.Networks``: create, list, inspect, remove, prune, setup,
-teardown…).
+teardown…). Events: ``events`` (the journal: ``read``, ``follow`` with resumable positions).
 
     engine = Engine(root="/var/lib/berth")          # or BERTH_ROOT, or the default
     result = engine.pull("busybox", progress=print)
@@ -124,6 +124,16 @@ class Engine:
 
                 self._networks = Networks(self.root)
         return self._networks
+
+    # -- events ----------------------------------------------------------
+
+    @property
+    def events(self):
+        """The host's event journal (``engine.events.journal.Journal``): ``read(since, until, filters)``,
+        ``follow(from_position)``, ``end()``. The same object for the life of this engine."""
+        from engine.events import journal_for
+
+        return journal_for(self.root)
 
     # -- containers ------------------------------------------------------
 

@@ -51,6 +51,7 @@ from engine.containers.model import ContainerSummary, ExecOptions, RunOptions, S
 from engine.containers.store import RecordStore, write_json_atomic
 from engine.containers.users import resolve_in_rootfs
 from engine.errors import Conflict, EngineError, InvalidArgument, NotFound
+from engine import events
 from engine.logs import files as logfiles
 from engine.runtime import rootfs as overlay
 from engine.runtime import spec as ocispec
@@ -210,6 +211,7 @@ class Containers:
                                             FinishedAt=now_iso(), Error="the host restarted")
                         rec["MonitorPid"] = 0
                         self.store.save(rec)
+                        events.container(self.root, rec, "die", {"exitCode": 255})  # it died with the host
                     policy = policies.parse_policy(rec["HostConfig"]["RestartPolicy"])
                     # As Docker at daemon start: `always` comes back even if it was stopped by
                     # hand (that is what tells it from `unless-stopped`); the others only if
@@ -398,6 +400,7 @@ class Containers:
                     "StartedMono": 0.0,
                 }
                 self.store.save(record)
+            events.container(self.root, record, "create")
             return record
         except BaseException:
             overlay.unmount(rootfs)
@@ -626,6 +629,7 @@ class Containers:
         rec["StartedMono"] = time.time()
         rec["BootId"] = boot_id()
         self.store.save(rec)
+        events.started(self.root, rec)
         return rec
 
     # -- network ----------------------------------------------------------------------
@@ -822,6 +826,7 @@ class Containers:
             rec["RestartPending"] = False
         self._rotate_logs(rec, writing=False)
         self.store.save(rec)
+        events.exited(self.root, rec, code, oom, ran_for)  # here only: the exit is recorded once
 
     def restart_if_pending(self, cid: str) -> None:
         """The hook's second half: wait the back-off, then start again unless someone intervened."""
@@ -895,6 +900,7 @@ class Containers:
                 rec["RestartPending"] = False
                 self.store.save(rec)
             self.driver.kill(cid, str(signum))
+            events.container(self.root, rec, "kill", {"signal": signum})
             if rec["State"]["Status"] == "paused" and signum == signals.SIGKILL:
                 self._resume_quietly(cid)
 
@@ -920,6 +926,7 @@ class Containers:
             signum = parse_signal(signal or rec["StopSignal"])
             try:
                 self.driver.kill(cid, str(signum))
+                events.container(self.root, rec, "kill", {"signal": signum})
                 if rec["State"]["Status"] == "paused":
                     self._resume_quietly(cid)
             except EngineError:
@@ -927,10 +934,12 @@ class Containers:
         if self._wait_exit_file(cid, timeout) is None:
             try:
                 self.driver.kill(cid, "KILL")
+                events.container(self.root, rec, "kill", {"signal": int(signals.SIGKILL)})
             except EngineError:
                 pass
             self._wait_exit_file(cid, 30)
         self.handle_exit(cid)
+        events.container(self.root, rec, "stop")
 
     def _wait_exit_file(self, cid: str, timeout: float) -> int | None:
         result: list[int] = []
@@ -953,7 +962,9 @@ class Containers:
     def restart(self, ref: str, timeout: int | None = None) -> dict:
         cid = self._find(ref)
         self.stop(cid, timeout)
-        return self.start(cid)
+        rec = self.start(cid)
+        events.container(self.root, rec, "restart")
+        return rec
 
     def pause(self, ref: str) -> None:
         cid = self._find(ref)
@@ -964,6 +975,7 @@ class Containers:
             self.driver.pause(cid)
             rec["State"].update(Status="paused", Paused=True)
             self.store.save(rec)
+            events.container(self.root, rec, "pause")
 
     def unpause(self, ref: str) -> None:
         cid = self._find(ref)
@@ -974,6 +986,7 @@ class Containers:
             self.driver.resume(cid)
             rec["State"].update(Status="running", Paused=False)
             self.store.save(rec)
+            events.container(self.root, rec, "unpause")
 
     # -- remove, rename ----------------------------------------------------------
 
@@ -1006,6 +1019,7 @@ class Containers:
             (self.socket_dir / cid[:12]).unlink(missing_ok=True)
             doomed = self.store.dir / f".rm-{cid}"
             os.rename(cdir, doomed)
+            events.container(self.root, rec, "destroy")
         shutil.rmtree(doomed, ignore_errors=True)
         # A cgroup another removal left while racing an exit goes with this one.
         prune_orphans(self.cgroup_parent, set(self.store.ids()))
@@ -1026,8 +1040,9 @@ class Containers:
             if any(r["Name"] == new_name and r["Id"] != cid for r in self.store.all()):
                 raise Conflict(f'the container name "/{new_name}" is already in use')
             rec = self.store.load(cid)
-            rec["Name"] = new_name
+            old_name, rec["Name"] = rec["Name"], new_name
             self.store.save(rec)
+            events.container(self.root, rec, "rename", {"oldName": "/" + old_name})
             if networking.managed(rec["HostConfig"].get("NetworkMode", "none")) and \
                     rec["State"]["Status"] in RUNNING:
                 try:
@@ -1198,6 +1213,7 @@ class Containers:
         fd, path = tempfile.mkstemp(dir=cdir, prefix="exec-", suffix=".json")
         with os.fdopen(fd, "w") as f:
             json.dump(process, f)
+        events.exec_event(self.root, rec, "exec_create", path, opts.command)
         return cid, Path(path)
 
     def exec(self, ref: str, opts: ExecOptions, *, stdin=None, stdout=None, stderr=None) -> int:
@@ -1217,10 +1233,14 @@ class Containers:
             if opts.detach:
                 self._exec_detached(cid, process, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                     stderr=subprocess.DEVNULL)
+                events.exec_event(self.root, cid, "exec_start", process, opts.command)  # its exit: nobody waits
                 return 0
             cmd = self.driver.exec_command(cid, str(process))
-            return subprocess.run(cmd, stdin=stdin if opts.interactive else subprocess.DEVNULL, stdout=stdout,
+            events.exec_event(self.root, cid, "exec_start", process, opts.command)
+            code = subprocess.run(cmd, stdin=stdin if opts.interactive else subprocess.DEVNULL, stdout=stdout,
                                   stderr=stderr).returncode
+            events.exec_event(self.root, cid, "exec_die", process, opts.command, code)
+            return code
         finally:
             process.unlink(missing_ok=True)
 
@@ -1265,9 +1285,12 @@ class Containers:
                 proc = subprocess.Popen(cmd, stdin=slave, stdout=slave, stderr=slave, start_new_session=True)
             finally:
                 os.close(slave)
-            return relay_console(master, proc, stdin_fd=(0 if stdin_fd is None else stdin_fd)
+            events.exec_event(self.root, cid, "exec_start", process, opts.command)
+            code = relay_console(master, proc, stdin_fd=(0 if stdin_fd is None else stdin_fd)
                                  if opts.interactive else None,
                                  stdout_fd=1 if stdout_fd is None else stdout_fd)
+            events.exec_event(self.root, cid, "exec_die", process, opts.command, code)
+            return code
         finally:
             process.unlink(missing_ok=True)
 

@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 
 from engine.errors import DigestMismatch, EngineError, InvalidArgument, NotFound, UnsafeContent
+from engine import events
 from engine.images import mediatypes
 from engine.images.compression import PeekReader, file_chunks, open_diff, sniff
 from engine.images.model import LoadResult
@@ -122,6 +123,7 @@ def save(svc: ImageService, names: list[str], out) -> None:
         _add(tar, "oci-layout", b'{"imageLayoutVersion":"1.0.0"}')
         if repositories:
             _add(tar, "repositories", json.dumps(repositories).encode())
+    events.images(svc, "save", [image_id for image_id, _ in chosen])
 
 
 def _is_id(name: str, image_id: str) -> bool:
@@ -274,6 +276,7 @@ def _load_docker(svc, archive: _Archive, created, progress) -> LoadResult:
         result.loaded.extend(f"Loaded image: {familiar(t)}" for t in tags)
         if not tags:
             result.loaded.append(f"Loaded image ID: {image_id}")
+    events.images(svc, "load", result.image_ids)
     return result
 
 
@@ -322,4 +325,5 @@ def _load_oci(svc, archive: _Archive, created, progress) -> LoadResult:
         result.loaded.extend(f"Loaded image: {familiar(t)}" for t in tags)
         if not tags:
             result.loaded.append(f"Loaded image ID: {image_id}")
+    events.images(svc, "load", result.image_ids)
     return result

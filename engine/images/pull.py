@@ -19,6 +19,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 from engine.errors import DigestMismatch, EngineError, InvalidArgument, Unsupported, UnsafeContent
+from engine import events
 from engine.images import mediatypes
 from engine.images.compression import PeekReader
 from engine.images.model import Progress, PullResult
@@ -146,6 +147,7 @@ def _pull(svc, reg: RegistryClient, ref, want, progress, created: Created) -> Pu
     svc.meta.record_image(record, layers=records, blobs=blobs, tags=tags,
                           repo_digests=[f"{ref.repository}@{top_digest}"], sources=sources)
     progress(Progress("", f"Digest: {top_digest}"))
+    events.image(svc, "pull", ref.familiar, ref.familiar_repository, image_id)
     return PullResult(str(ref), image_id, top_digest, manifest_digest,
                       "/".join(x for x in (record.os, record.architecture, record.variant) if x),
                       downloaded.is_set())

@@ -9,6 +9,7 @@ manifest, exactly as stored, so its digest does not change.
 from __future__ import annotations
 
 from engine.errors import InvalidArgument
+from engine import events
 from engine.images.model import Progress, PushResult
 from engine.images.service import ImageService, short_id
 from engine.reference import parse
@@ -61,4 +62,5 @@ def push(svc: ImageService, name: str, *, credentials=None, config_paths=None, p
     with svc.meta.transaction() as db:
         db.execute("INSERT OR REPLACE INTO repo_digests VALUES (?,?)", (f"{ref.repository}@{digest}", image_id))
     progress(Progress("", f"{ref.tag}: digest: {digest} size: {len(manifest)}"))
+    events.image(svc, "push", ref.familiar, ref.familiar_repository, image_id)
     return PushResult(str(ref), digest, len(manifest))

@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from engine.errors import Conflict, DigestMismatch, EngineError, InvalidArgument, NotFound
+from engine import events
 from engine.images import usage
 from engine.images.compression import PeekReader, file_chunks, open_diff
 from engine.images.model import HistoryEntry, ImageSummary, PruneResult, RemoveResult
@@ -350,6 +351,7 @@ class ImageService:
         if ref.digest:
             raise InvalidArgument(f"refusing to create a tag with a digest reference: {target}")
         self.meta.set_tag(f"{ref.repository}:{ref.tag}", image_id)
+        events.image(self, "tag", image_id, ref.familiar, image_id)
         return str(ref)
 
     def remove(self, name: str, *, force: bool = False, prune: bool = True) -> RemoveResult:
@@ -390,16 +392,19 @@ class ImageService:
             return result  # forced while in use: untagged, kept (dangling) for its containers
         self.meta.delete_image(image_id)
         result.deleted.append(image_id)
+        events.image(self, "delete", image_id, image_id)
         if prune:
             self.gc()
         return result
 
     def _untag(self, name: str, result: RemoveResult, digest: bool = False) -> None:
+        image_id = self.meta.resolve_repo_digest(name) if digest or "@" in name else self.meta.resolve_tag(name)
         if digest or "@" in name:
             self.meta.remove_repo_digest(name)
         else:
             self.meta.remove_tag(name)
         result.untagged.append(familiar(name))
+        events.image(self, "untag", image_id or name, image_id or name)
 
     def prune(self, *, all: bool = False) -> PruneResult:
         result = PruneResult()
@@ -411,11 +416,14 @@ class ImageService:
             for n, _ in self.meta.tags(summary.id):
                 self.meta.remove_tag(n)
                 result.untagged.append(familiar(n))
+                events.image(self, "untag", summary.id, summary.id)
             for n in self.meta.repo_digests(summary.id):
                 self.meta.remove_repo_digest(n)
                 result.untagged.append(familiar(n))
+                events.image(self, "untag", summary.id, summary.id)
             self.meta.delete_image(summary.id)
             result.deleted.append(summary.id)
+            events.image(self, "delete", summary.id, summary.id)
         result.reclaimed = self.gc()
         return result
 

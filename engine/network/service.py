@@ -42,6 +42,7 @@ from pathlib import Path
 
 from pyroute2.netlink.exceptions import NetlinkError
 
+from engine import events
 from engine.errors import Conflict, EngineError, InvalidArgument, NotFound, Unsupported
 from engine.network import firewall, ipam, links, names, netns, ports as portspec
 from engine.network.model import (Endpoint, Network, NetworkRequest, NetworkSetup, PortBinding, PruneResult,
@@ -185,6 +186,7 @@ class Networks:
                 links.delete_link(bridge)
                 self._sync_firewall_quietly()
                 raise
+        events.network(self.root, "create", network)
         return network
 
     def _bring_up(self, network: Network) -> bool:
@@ -232,6 +234,7 @@ class Networks:
                 db.execute("DELETE FROM networks WHERE id=?", (network.id,))
             self._sync_firewall()
             links.delete_link(network.bridge)
+        events.network(self.root, "destroy", network)
         return network.name
 
     def prune(self) -> PruneResult:
@@ -348,6 +351,7 @@ class Networks:
             if row["owned"] and row["path"]:
                 netns.remove(Path(row["path"]))
             self._refresh_names({ep["network_id"] for ep in endpoints})
+            events.network_endpoints(self, "disconnect", container_id, [ep["network_id"] for ep in endpoints])
 
     # -- endpoints -------------------------------------------------------------
 
@@ -433,6 +437,7 @@ class Networks:
             with self.state.transaction() as db:
                 db.execute("UPDATE endpoints SET state='ready' WHERE id=?", (eid,))
             self._refresh_names({net.id}, also=container_id)
+            events.network(self.root, "connect", net, container_id)
             return self._endpoint(self.state.one("SELECT * FROM endpoints WHERE id=?", eid), net)
 
     def detach(self, container_id: str, network: str) -> None:
@@ -456,6 +461,7 @@ class Networks:
                 # the default route left with the interface: the next network's gateway takes it
                 links.move_default_route(Path(sandbox["path"]), rest[0].ifname, rest[0].gateway)
             self._refresh_names({net.id}, also=container_id)
+            events.network(self.root, "disconnect", net, container_id)
 
     # -- published ports -------------------------------------------------------
 

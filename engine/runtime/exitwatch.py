@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
+IN_MODIFY = 0x00000002
 IN_CLOSE_WRITE = 0x00000008
 IN_MOVED_TO = 0x00000080
 IN_CREATE = 0x00000100
@@ -33,14 +34,14 @@ _libc = ctypes.CDLL(None, use_errno=True)
 
 
 class ExitWatch:
-    def __init__(self, directory: Path, inotify: bool = True):
+    def __init__(self, directory: Path, inotify: bool = True, mask: int = IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE):
+        """``mask``: the inotify events that wake a wait (files closed, moved in or made, by default)."""
         self.fd = -1
         if not inotify:
             return
         try:
             fd = _libc.inotify_init1(IN_NONBLOCK | IN_CLOEXEC)
-            if fd >= 0 and _libc.inotify_add_watch(fd, str(directory).encode(),
-                                                   IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE) >= 0:
+            if fd >= 0 and _libc.inotify_add_watch(fd, str(directory).encode(), mask) >= 0:
                 self.fd = fd
             elif fd >= 0:
                 os.close(fd)

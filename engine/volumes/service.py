@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Callable
 
 from engine.containers.store import flocked, write_json_atomic
+from engine import events
 from engine.errors import Conflict, InvalidArgument, NotFound
 from engine.volumes.mounts import VOLUME_NAME
 
@@ -91,6 +92,7 @@ class Volumes:
             except BaseException:
                 shutil.rmtree(tmp, ignore_errors=True)
                 raise
+            events.volume(self.dir.parent, "create", name)
             return vol
 
     def inspect(self, name: str) -> Volume:
@@ -117,6 +119,7 @@ class Volumes:
     def _delete(self, name: str) -> None:
         doomed = self.dir / f".rm-{name}"
         os.rename(self.dir / name, doomed)
+        events.volume(self.dir.parent, "destroy", name)
         shutil.rmtree(doomed, ignore_errors=True)
 
     def prune(self, all: bool = False) -> PruneReport:
