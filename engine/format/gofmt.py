@@ -123,6 +123,17 @@ class StringList(list):
     __slots__ = ()
 
 
+def is_true(v) -> bool:
+    """Go's truth of a value (``if``, ``with``, ``and``, ``or``, ``not``): not the zero of its type."""
+    if v is None or isinstance(v, NilPointer):
+        return False
+    if isinstance(v, (bool, int, float, complex)):
+        return v != 0
+    if isinstance(v, (str, list, tuple, dict)):
+        return len(v) > 0
+    return True  # structs, functions
+
+
 # -- sorting map keys as Go's fmt and templates do -----------------------------------------------------
 
 

@@ -58,14 +58,49 @@ def encode_float(x: float) -> str:
     return format_float(x, "f", -1)
 
 
-def encode(value, escape_html: bool = False) -> str:
-    """The compact JSON of a template value (``None``, bool, int, float, str, list, dict, ``Struct``)."""
+def encode(value, escape_html: bool = False, keep_order: bool = False) -> str:
+    """The compact JSON of a template value (``None``, bool, int, float, str, list, dict, ``Struct``).
+
+    A plain dict is a Go map, its keys sorted; ``keep_order`` keeps them in their order instead, as
+    ``docker inspect --format json`` prints the daemon's objects."""
     parts: list[str] = []
-    _encode(value, parts, escape_html)
+    _encode(value, parts, escape_html, keep_order)
     return "".join(parts)
 
 
-def _encode(v, out: list[str], escape_html: bool) -> None:
+def encode_indent(value, indent: str = "    ") -> str:
+    """JSON laid out as Go's ``json.MarshalIndent(v, "", indent)`` and ``docker inspect`` print it:
+    one member a line, ``[]`` and ``{}`` when empty, object members in their order."""
+    parts: list[str] = []
+    _indent(value, parts, indent, 0)
+    return "".join(parts)
+
+
+def _indent(v, out: list[str], indent: str, level: int) -> None:
+    if isinstance(v, Struct):
+        v = v.marshal() if v.json_methods else v.fields
+    if isinstance(v, dict) and v:
+        out.append("{\n")
+        keys = sorted(v, key=str) if isinstance(v, GoMap) else list(v)
+        for i, k in enumerate(keys):
+            out.append(indent * (level + 1))
+            out.append(encode_string(str(k)))
+            out.append(": ")
+            _indent(v[k], out, indent, level + 1)
+            out.append(",\n" if i < len(keys) - 1 else "\n")
+        out.append(indent * level + "}")
+    elif isinstance(v, (list, tuple)) and v:
+        out.append("[\n")
+        for i, x in enumerate(v):
+            out.append(indent * (level + 1))
+            _indent(x, out, indent, level + 1)
+            out.append(",\n" if i < len(v) - 1 else "\n")
+        out.append(indent * level + "]")
+    else:
+        _encode(v, out, False)
+
+
+def _encode(v, out: list[str], escape_html: bool, keep_order: bool = False) -> None:
     if v is None or isinstance(v, NilPointer):
         out.append("null")
     elif v is True:
@@ -80,26 +115,28 @@ def _encode(v, out: list[str], escape_html: bool) -> None:
         out.append(encode_float(v))
     elif isinstance(v, Struct):
         fields = v.marshal()
-        _object(fields, sorted_keys(fields) if v.json_methods else list(fields), out, escape_html)
-    elif isinstance(v, (dict, GoMap)):
-        _object(v, sorted(v, key=str), out, escape_html)
+        _object(fields, sorted_keys(fields) if v.json_methods else list(fields), out, escape_html, keep_order)
+    elif isinstance(v, GoMap):
+        _object(v, sorted(v, key=str), out, escape_html, keep_order)
+    elif isinstance(v, dict):
+        _object(v, list(v) if keep_order else sorted(v, key=str), out, escape_html, keep_order)
     elif isinstance(v, (list, tuple)):
         out.append("[")
         for i, x in enumerate(v):
             if i:
                 out.append(",")
-            _encode(x, out, escape_html)
+            _encode(x, out, escape_html, keep_order)
         out.append("]")
     else:
         raise ValueError(f"json: unsupported type: {type(v).__name__}")
 
 
-def _object(m: dict, keys: list, out: list[str], escape_html: bool) -> None:
+def _object(m: dict, keys: list, out: list[str], escape_html: bool, keep_order: bool) -> None:
     out.append("{")
     for i, k in enumerate(keys):
         if i:
             out.append(",")
         out.append(encode_string(str(k), escape_html))
         out.append(":")
-        _encode(m[k], out, escape_html)
+        _encode(m[k], out, escape_html, keep_order)
     out.append("}")
