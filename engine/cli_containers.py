@@ -413,7 +413,11 @@ def cmd_rename(args):
 
 def cmd_ps(args):
     from engine.cli_output import check_container_format, print_containers
+    from engine.format.commands import ps_warning
 
+    warning = ps_warning(args.format, args.quiet)
+    if warning:
+        print(warning, file=sys.stderr)
     check_container_format(args.format, args.no_trunc)  # as Docker: a bad --format fails before the listing
     svc = containers_service(args)
     filters: dict[str, list[str]] = {}

@@ -285,7 +285,7 @@ def image_context(img: dict, repo: str, tag: str, digest: str, trunc: bool = Tru
     methods = {
         "ID": lambda: truncate_id(img.get("Id", "")) if trunc else img.get("Id", ""),
         "Repository": lambda: repo, "Tag": lambda: tag, "Digest": lambda: digest,
-        "CreatedSince": lambda: _ago(created) if created else "",
+        "CreatedSince": lambda: _ago(created or 0),
         "CreatedAt": lambda: go_time_text(created or 0),
         "Size": lambda: human_size(size),
         "Containers": lambda: "N/A" if containers == -1 else str(containers),
@@ -353,22 +353,9 @@ def network_format(source: str, quiet: bool) -> str:
 
 def network_context(n: dict, trunc: bool = True) -> Struct:
     """A ``docker network ls`` row from a network in ``GET /networks``'s shape."""
-    from engine.format.units import parse_time
+    from engine.format.units import rfc3339_text_as_go
 
     labels = n.get("Labels") or {}
-
-    def CreatedAt():
-        text = n.get("Created") or ""
-        when = parse_time(text)
-        if when is None:
-            return "0001-01-01 00:00:00 +0000 UTC"
-        nanos = None
-        if "." in text:
-            digits = text.split(".", 1)[1]
-            digits = "".join(ch for ch in digits[:9] if ch.isdigit())
-            nanos = int(digits.ljust(9, "0")) if digits else 0
-        return go_time_text(int(when // 1), nanos)
-
     methods = {
         "ID": lambda: truncate_id(n.get("Id", "")) if trunc else n.get("Id", ""),
         "Name": lambda: n.get("Name", ""), "Driver": lambda: n.get("Driver", ""), "Scope": lambda: n.get("Scope", ""),
@@ -377,7 +364,7 @@ def network_context(n: dict, trunc: bool = True) -> Struct:
         "Internal": lambda: "true" if n.get("Internal") else "false",
         "Labels": lambda: _labels_text(labels, sort=False),
         "Label": Method(lambda name: labels.get(name, ""), "string"),
-        "CreatedAt": CreatedAt,
+        "CreatedAt": lambda: rfc3339_text_as_go(n.get("Created") or ""),
     }
     return Struct("*network.networkContext", methods=methods, json_methods=True)
 

@@ -115,7 +115,10 @@ def _encode(v, out: list[str], escape_html: bool, keep_order: bool = False) -> N
         out.append(encode_float(v))
     elif isinstance(v, Struct):
         fields = v.marshal()
-        _object(fields, sorted_keys(fields) if v.json_methods else list(fields), out, escape_html, keep_order)
+        if v.json_methods:  # Docker's contexts marshal themselves with json.Marshal, which escapes HTML
+            _object(fields, sorted_keys(fields), out, True, keep_order)
+        else:
+            _object(fields, list(fields), out, escape_html, keep_order)
     elif isinstance(v, GoMap):
         _object(v, sorted(v, key=str), out, escape_html, keep_order)
     elif isinstance(v, dict):

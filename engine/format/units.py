@@ -62,33 +62,52 @@ def human_duration(seconds: float) -> str:
     return f"{int(seconds / 3600) // 24 // 365} years"
 
 
-def parse_time(text: str) -> float | None:
-    """Seconds since the epoch of an RFC 3339 time (``2024-05-01T10:00:00.123456789Z``); None if it is not one."""
+def parse_rfc3339(text: str) -> tuple[int, int, int | None] | None:
+    """(seconds since the epoch, nanoseconds, offset east of UTC in seconds — None for ``Z``) of an
+    RFC 3339 time such as ``2024-05-01T10:00:00.123456789Z``; None if it is not one."""
     import datetime
 
-    if not text or text.startswith("0001-01-01"):
+    t = (text or "").strip()
+    if len(t) < 20 or t[10] not in "Tt ":
         return None
-    t = text.strip()
-    frac = 0.0
-    # Python 3.11 takes at most microseconds: keep the nanoseconds apart
-    if "." in t:
-        head, _, rest = t.partition(".")
+    nanos = 0
+    rest = t[19:]
+    if rest.startswith("."):
         digits = ""
+        rest = rest[1:]
         while rest and rest[0].isdigit():
             digits, rest = digits + rest[0], rest[1:]
-        frac = float("0." + digits) if digits else 0.0
-        t = head + rest
+        if not digits:
+            return None
+        nanos = int(digits[:9].ljust(9, "0"))
+    if rest in ("Z", "z"):
+        offset = None
+    elif len(rest) == 6 and rest[0] in "+-" and rest[3] == ":" and rest[1:3].isdigit() and rest[4:].isdigit():
+        offset = (int(rest[1:3]) * 3600 + int(rest[4:]) * 60) * (-1 if rest[0] == "-" else 1)
+    else:
+        return None
     try:
-        when = datetime.datetime.fromisoformat(t.replace("Z", "+00:00"))
+        base = datetime.datetime.strptime(t[:19].replace("t", "T").replace(" ", "T"), "%Y-%m-%dT%H:%M:%S")
     except ValueError:
         return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=datetime.timezone.utc)
-    return when.timestamp() + frac
+    seconds = int(base.replace(tzinfo=datetime.timezone.utc).timestamp()) - (offset or 0)
+    return seconds, nanos, offset
 
 
-def go_time_text(seconds: float, nanos: int | None = None) -> str:
-    """Go's ``time.Time.String()`` in the local zone: ``2006-01-02 15:04:05.999999999 -0700 MST``."""
+def parse_time(text: str) -> float | None:
+    """Seconds since the epoch of an RFC 3339 time; None if it is not one (or is Go's zero time)."""
+    parsed = parse_rfc3339(text)
+    if parsed is None or (text or "").startswith("0001-01-01"):
+        return None
+    return parsed[0] + parsed[1] / 1e9
+
+
+def go_time_text(seconds: float, nanos: int | None = None, offset: int | None = None, utc: bool = False) -> str:
+    """Go's ``time.Time.String()``: ``2006-01-02 15:04:05.999999999 -0700 MST``.
+
+    The local zone, as a time from a Unix timestamp is; with ``offset`` (seconds east of UTC, as an
+    RFC 3339 text gave it), that fixed zone, named as Go's ``time.Parse`` names it: the local zone
+    when its offset matches, else the offset itself (``+0200 +0200``)."""
     import time
 
     whole = int(seconds // 1)
@@ -96,13 +115,29 @@ def go_time_text(seconds: float, nanos: int | None = None) -> str:
         nanos = int(round((seconds - whole) * 1e9))
         if nanos >= 1_000_000_000:
             whole, nanos = whole + 1, nanos - 1_000_000_000
-    tm = time.localtime(whole)
-    off = tm.tm_gmtoff
-    offset = f"{'-' if off < 0 else '+'}{abs(off) // 3600:02d}{(abs(off) % 3600) // 60:02d}"
+    local = time.localtime(whole)
+    if utc:  # a "Z" time: Go's UTC location
+        off, zone, tm = 0, "UTC", time.gmtime(whole)
+    elif offset is None or offset == local.tm_gmtoff:
+        off, zone = local.tm_gmtoff, local.tm_zone
+        tm = local
+    else:
+        off, zone = offset, None
+        tm = time.gmtime(whole + offset)
+    offset_text = f"{'-' if off < 0 else '+'}{abs(off) // 3600:02d}{(abs(off) % 3600) // 60:02d}"
     text = time.strftime("%Y-%m-%d %H:%M:%S", tm)
     if nanos:
         text += "." + f"{nanos:09d}".rstrip("0")
-    return f"{text} {offset} {tm.tm_zone or offset}"
+    return f"{text} {offset_text} {zone or offset_text}"
+
+
+def rfc3339_text_as_go(text: str) -> str:
+    """An RFC 3339 time as Go prints the ``time.Time`` it decodes to (Docker's ``CreatedAt`` of networks)."""
+    parsed = parse_rfc3339(text)
+    if parsed is None:
+        return "0001-01-01 00:00:00 +0000 UTC"
+    seconds, nanos, offset = parsed
+    return go_time_text(seconds, nanos, offset, utc=offset is None)
 
 
 def rfc3339(seconds: float) -> str:
