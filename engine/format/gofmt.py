@@ -69,13 +69,15 @@ class GoMap(dict):
     ``methods`` are a named map type's methods (Docker's table header map has ``Label``).
     """
 
-    __slots__ = ("type_name", "zero", "methods")
+    __slots__ = ("type_name", "zero", "methods", "nil")
 
-    def __init__(self, items=(), type_name: str = "map[string]interface {}", zero=None, methods=None):
+    def __init__(self, items=(), type_name: str = "map[string]interface {}", zero=None, methods=None,
+                 nil: bool = False):
         super().__init__(items)
         self.type_name = type_name
         self.zero = zero
         self.methods = methods or {}
+        self.nil = nil  # a nil map: prints map[], encodes as null
 
 
 class NilPointer:

@@ -101,7 +101,7 @@ def _indent(v, out: list[str], indent: str, level: int) -> None:
 
 
 def _encode(v, out: list[str], escape_html: bool, keep_order: bool = False) -> None:
-    if v is None or isinstance(v, NilPointer):
+    if v is None or isinstance(v, NilPointer) or (isinstance(v, GoMap) and v.nil):
         out.append("null")
     elif v is True:
         out.append("true")

@@ -116,12 +116,16 @@ def go_structs(value, maps: dict[str, object] | None = None, type_name: str = "s
 
 
 def _typed(value, patterns, type_name, path, GoMap, Struct):
-    if isinstance(value, dict):
+    if isinstance(value, dict) or value is None:
         for pattern, zero in patterns:
             if _match(pattern, path):
                 elem = "string" if isinstance(zero, str) else "interface {}"
                 return GoMap({k: _typed(v, patterns, type_name, path + ("*",), GoMap, Struct)
-                              for k, v in value.items()}, f"map[string]{elem}", zero=zero)
+                              for k, v in (value or {}).items()}, f"map[string]{elem}", zero=zero,
+                             nil=value is None)
+    if value is None:
+        return None
+    if isinstance(value, dict):
         return Struct(type_name, {k: _typed(v, patterns, type_name, path + (k,), GoMap, Struct)
                                   for k, v in value.items()})
     if isinstance(value, list):
