@@ -1,6 +1,6 @@
 """Go's ``text/template``, as Docker's ``--format`` runs it: parse once, execute on each object.
 
-Lifecycle: ``Template(text, funcs)`` parses (``engine.format.parse``; a bad template raises
+Lifecycle: ``Template(text, funcs)`` parses (``engine.format.lex``, ``parse``; a bad template raises
 ``TemplateParseError`` with Go's message, ``template: :1: unclosed action``); ``execute(data)``
 walks the tree over plain Python data (see ``engine.format.gofmt`` for how values map to Go's)
 and returns the text, or raises ``TemplateError`` with Go's execution message (``template:
@@ -26,10 +26,11 @@ from __future__ import annotations
 from engine.format import gofmt
 from engine.format.funcs import DOCKER_FUNCS, HEADER_FUNCS, CallError, Function, _call  # noqa: F401
 from engine.format.gofmt import GoMap, Method, NilPointer, StringList, Struct, go_type, is_true
-from engine.format.parse import (ActionNode, BoolNode, BreakNode, ChainNode, CommentNode, CommandNode,
-                                 ContinueNode, DotNode, FieldNode, IdentifierNode, IfNode, ListNode, NilNode,
-                                 Node, NumberNode, PipeNode, RangeNode, StringNode, TemplateError,
-                                 TemplateNode, TemplateParseError, TextNode, VariableNode, WithNode, parse)
+from engine.format.lex import TemplateError, TemplateParseError
+from engine.format.nodes import (ActionNode, BoolNode, BreakNode, ChainNode, CommentNode, CommandNode, ContinueNode,
+                                 DotNode, FieldNode, IdentifierNode, IfNode, ListNode, NilNode, Node, NumberNode,
+                                 PipeNode, RangeNode, StringNode, TemplateNode, TextNode, VariableNode, WithNode)
+from engine.format.parse import parse
 
 __all__ = ["Template", "TemplateError", "TemplateParseError", "DOCKER_FUNCS", "HEADER_FUNCS"]
 
