@@ -506,6 +506,20 @@ def go_syntax(v) -> str:
     return value_text(v)
 
 
+_MAX_WIDTH = 1_000_000  # Go's fmt refuses wider widths and precisions (tooLarge)
+
+
+def _parse_number(fmt: str, i: int) -> tuple[int | None, int]:
+    """Go's ``parsenum``: (the number at i or None, the index after it); index -1 when it is too large."""
+    num = None
+    while i < len(fmt) and "0" <= fmt[i] <= "9":
+        if num is not None and num > _MAX_WIDTH:
+            return None, -1
+        num = (num or 0) * 10 + ord(fmt[i]) - 48
+        i += 1
+    return num, i
+
+
 def sprintf(fmt: str, *args) -> str:
     """Go's ``fmt.Sprintf``: verbs ``v s q d b o O x X c U e E f F g G t T %``, flags ``-+# 0``,
     width and precision (``*`` too), ``[n]`` argument indexes, and Go's ``%!d(string=x)``,
@@ -549,7 +563,8 @@ def sprintf(fmt: str, *args) -> str:
         reordered = reordered or moved
         if i < n and fmt[i] == "*":
             i += 1
-            if argnum < len(args) and isinstance(args[argnum], int) and not isinstance(args[argnum], bool):
+            if argnum < len(args) and isinstance(args[argnum], int) and not isinstance(args[argnum], bool) \
+                    and abs(args[argnum]) <= _MAX_WIDTH:
                 f.width = args[argnum]
                 if f.width < 0:
                     f.minus, f.width = True, -f.width
@@ -557,11 +572,11 @@ def sprintf(fmt: str, *args) -> str:
                 out.append("%!(BADWIDTH)")
             argnum += 1
         else:
-            start = i
-            while i < n and fmt[i].isdigit():
-                i += 1
-            if i > start:
-                f.width = int(fmt[start:i])
+            width, i = _parse_number(fmt, i)
+            if i < 0:  # a crazy long number: Go gives up on the verb
+                out.append("%!(NOVERB)")
+                break
+            f.width = width
         if i < n and fmt[i] == ".":
             i += 1
             i, argnum, moved, bad = index(i, argnum)
@@ -570,16 +585,17 @@ def sprintf(fmt: str, *args) -> str:
             if i < n and fmt[i] == "*":
                 i += 1
                 if argnum < len(args) and isinstance(args[argnum], int) and not isinstance(args[argnum], bool) \
-                        and args[argnum] >= 0:
+                        and 0 <= args[argnum] <= _MAX_WIDTH:
                     f.prec = args[argnum]
                 else:
                     out.append("%!(BADPREC)")
                 argnum += 1
             else:
-                start = i
-                while i < n and fmt[i].isdigit():
-                    i += 1
-                f.prec = int(fmt[start:i]) if i > start else 0
+                prec, i = _parse_number(fmt, i)
+                if i < 0:
+                    out.append("%!(NOVERB)")
+                    break
+                f.prec = prec or 0
         i, argnum, moved, bad = index(i, argnum)
         bad_index = bad_index or bad
         reordered = reordered or moved
