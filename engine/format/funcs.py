@@ -197,7 +197,7 @@ def _eval_args(args) -> str:
     return gofmt.sprint(*args)
 
 
-def _call(callee: str, fn, *args):
+def call_function(callee: str, fn, *args):
     if fn is None:
         raise CallError("call of nil")
     if isinstance(fn, Method):

@@ -24,7 +24,7 @@ Execution errors give Go's line and byte column.
 from __future__ import annotations
 
 from engine.format import gofmt
-from engine.format.funcs import DOCKER_FUNCS, HEADER_FUNCS, CallError, Function, _call  # noqa: F401
+from engine.format.funcs import DOCKER_FUNCS, HEADER_FUNCS, CallError, Function, call_function
 from engine.format.gofmt import GoMap, Method, NilPointer, StringList, Struct, go_type, is_true
 from engine.format.lex import TemplateError, TemplateParseError
 from engine.format.nodes import (ActionNode, BoolNode, BreakNode, ChainNode, CommentNode, CommandNode, ContinueNode,
@@ -364,7 +364,7 @@ class State:
             if final is not MISSING:
                 argv.append(final)
             try:
-                return _call(callee, *argv)
+                return call_function(callee, *argv)
             except CallError as exc:
                 self.at(node)
                 self.errorf(f"error calling call: {exc}")
