@@ -9,62 +9,35 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import datetime
 import getpass
-import json
 import os
 import socket
 import sys
 import tempfile
 
 from engine.errors import EngineError
+from engine.format.units import human_size
 
 
 def cmd_info(args: argparse.Namespace) -> int:
     from engine.host import facts
 
+    if args.format:
+        from engine.cli_output import check_inspect_format
+
+        check_inspect_format(args.format if args.format != "json" else "{{json .}}")
     f = facts(args.host_name or socket.gethostname())
-    if args.format == "json":
-        print(json.dumps(f.to_dict(), indent=2))
-    else:
-        for key, value in f.to_dict().items():
-            print(f"{key.replace('_', ' ').capitalize()}: {value}")
+    if args.format:
+        from engine.cli_output import print_inspect
+
+        # as ``docker info --format``: json is {{json .}}, a template runs once over the facts
+        return print_inspect([f.to_dict()], "{{json .}}" if args.format == "json" else args.format)
+    for key, value in f.to_dict().items():
+        print(f"{key.replace('_', ' ').capitalize()}: {value}")
     return 0
 
 
 # -- output helpers ------------------------------------------------------------
-
-
-def human_size(n: float) -> str:
-    """Docker's sizes: decimal units, three significant digits (4.26MB)."""
-    for unit in ("B", "kB", "MB", "GB", "TB"):
-        if abs(n) < 1000 or unit == "TB":
-            return f"{n:.3g}{unit}" if unit != "B" else f"{int(n)}B"
-        n /= 1000
-    return f"{n}"
-
-
-def human_ago(created: str) -> str:
-    try:
-        when = datetime.datetime.fromisoformat(created.replace("Z", "+00:00"))
-    except ValueError:
-        return "N/A"
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=datetime.timezone.utc)
-    seconds = (datetime.datetime.now(datetime.timezone.utc) - when).total_seconds()
-    for span, name in ((365 * 86400, "year"), (30 * 86400, "month"), (7 * 86400, "week"), (86400, "day"),
-                       (3600, "hour"), (60, "minute")):
-        if seconds >= 2 * span:
-            return f"{int(seconds // span)} {name}s ago"
-        if seconds >= span:
-            return f"About a{'n' if name == 'hour' else ''} {name} ago"
-    return "Less than a second ago" if seconds < 1 else f"{int(seconds)} seconds ago"
-
-
-def print_table(rows: list[list[str]]) -> None:
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    for r in rows:
-        print("   ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
 
 
 class ProgressPrinter:
@@ -144,10 +117,6 @@ def parse_filters(items: list[str]) -> dict[str, list[str]]:
     return out
 
 
-def short(digest: str) -> str:
-    return digest.split(":", 1)[-1][:12]
-
-
 # -- image commands --------------------------------------------------------------
 
 
@@ -175,40 +144,24 @@ def cmd_push(args) -> int:
 
 
 def cmd_images(args) -> int:
+    from engine.cli_output import print_images
+    from engine.format.contexts import image_format
+    from engine.format.output import Rows
+
+    Rows(image_format(args.format or "table", args.quiet, args.digests))  # a bad --format fails first
     filters = parse_filters(args.filter)
     if args.reference:
         filters.setdefault("reference", []).append(args.reference)
     summaries = engine(args).list_images(all=args.all, filters=filters)
-    rows = []
-    for s in summaries:
-        tags = s.repo_tags or ["<none>:<none>"]
-        for tag in tags:
-            repo, _, t = tag.rpartition(":")
-            digest = "<none>"
-            for d in s.repo_digests:
-                if d.split("@")[0] == repo:
-                    digest = d.split("@")[1]
-            rows.append({"Repository": repo, "Tag": t, "Digest": digest, "ID": s.id if args.no_trunc else short(s.id),
-                         "CreatedSince": human_ago(s.created), "CreatedAt": s.created, "Size": human_size(s.size)})
-    if args.quiet:
-        seen = []
-        for r in rows:
-            if r["ID"] not in seen:
-                seen.append(r["ID"])
-                print(r["ID"])
-        return 0
-    if args.format == "json":
-        for r in rows:
-            print(json.dumps(r))
-        return 0
-    head = ["REPOSITORY", "TAG"] + (["DIGEST"] if args.digests else []) + ["IMAGE ID", "CREATED", "SIZE"]
-    table = [head] + [[r["Repository"], r["Tag"]] + ([r["Digest"]] if args.digests else []) +
-                      [r["ID"], r["CreatedSince"], r["Size"]] for r in rows]
-    print_table(table)
+    print_images(summaries, args.format, quiet=args.quiet, no_trunc=args.no_trunc, digests=args.digests)
     return 0
 
 
 def cmd_inspect(args) -> int:
+    from engine.cli_output import check_inspect_format, print_inspect
+    from engine.format.output import IMAGE_MAPS
+
+    check_inspect_format(args.format)
     e = engine(args)
     out, missing = [], []
     for name in args.names:
@@ -216,29 +169,20 @@ def cmd_inspect(args) -> int:
             out.append(e.inspect_image(name))
         except EngineError as exc:
             missing.append(str(exc))
-    print(json.dumps(out, indent=4))
+    status = print_inspect(out, args.format, IMAGE_MAPS)
     for m in missing:
         print(f"Error: {m}", file=sys.stderr)
-    return 1 if missing else 0
+    return 1 if missing else status
 
 
 def cmd_history(args) -> int:
+    from engine.cli_output import print_history
+    from engine.format.contexts import history_format
+    from engine.format.output import Rows
+
+    Rows(history_format(args.format or "table", args.quiet, args.human))  # a bad --format fails first
     entries = engine(args).history(args.name)
-    if args.format == "json":
-        for h in entries:
-            print(json.dumps({"ID": h.id, "CreatedAt": h.created, "CreatedSince": human_ago(h.created),
-                              "CreatedBy": h.created_by, "Size": human_size(h.size), "Comment": h.comment}))
-        return 0
-    if args.quiet:
-        for h in entries:
-            print(h.id if args.no_trunc or h.id == "<missing>" else short(h.id))
-        return 0
-    rows = [["IMAGE", "CREATED", "CREATED BY", "SIZE", "COMMENT"]]
-    for h in entries:
-        by = h.created_by if args.no_trunc or len(h.created_by) <= 45 else h.created_by[:44] + "…"
-        rows.append([h.id if args.no_trunc or h.id == "<missing>" else short(h.id), human_ago(h.created), by,
-                     human_size(h.size), h.comment])
-    print_table(rows)
+    print_history(entries, args.format, quiet=args.quiet, no_trunc=args.no_trunc, human=args.human)
     return 0
 
 
@@ -326,6 +270,16 @@ def cmd_layers(args) -> int:
     return 0
 
 
+def _flag_bool(text: str) -> bool:
+    """A Go-style boolean flag value: --human=false."""
+    value = text.strip().lower()
+    if value in ("1", "t", "true", "yes"):
+        return True
+    if value in ("0", "f", "false", "no"):
+        return False
+    raise argparse.ArgumentTypeError(f"invalid boolean value {text!r}")
+
+
 def add_credentials(p) -> None:
     p.add_argument("--username", "-u", help="registry user (else from config.json)")
     p.add_argument("--password", help="registry password (prefer --password-stdin)")
@@ -352,14 +306,16 @@ def add_image_commands(sub, prefix: str = "") -> None:
     p.add_argument("--all", "-a", action="store_true")
     p.add_argument("--digests", action="store_true")
     p.add_argument("--filter", "-f", action="append", default=[], help="dangling=true, reference=PATTERN")
-    p.add_argument("--format", choices=["table", "json"], default="table")
+    p.add_argument("--format", default="", help="table (the default), json, or a Go template")
     p.add_argument("--no-trunc", action="store_true")
     p.add_argument("--quiet", "-q", action="store_true")
     p.set_defaults(func=cmd_images)
 
     p = sub.add_parser("history", help="show the history of an image")
     p.add_argument("name")
-    p.add_argument("--format", choices=["table", "json"], default="table")
+    p.add_argument("--format", default="", help="table (the default), json, or a Go template")
+    p.add_argument("--human", "-H", type=_flag_bool, nargs="?", const=True, default=True,
+                   help="sizes and dates for people (default true; --human=false for numbers)")
     p.add_argument("--no-trunc", action="store_true")
     p.add_argument("--quiet", "-q", action="store_true")
     p.set_defaults(func=cmd_history)
@@ -389,7 +345,7 @@ def add_image_commands(sub, prefix: str = "") -> None:
 def add_own_commands(sub) -> None:
     """``info`` and the image commands, defined in this file."""
     info = sub.add_parser("info", help="show facts about this host")
-    info.add_argument("--format", choices=["text", "json"], default="text")
+    info.add_argument("--format", "-f", default="", help="json, or a Go template over the facts")
     info.add_argument("--host-name", default=None)
     info.set_defaults(func=cmd_info)
 
@@ -400,7 +356,7 @@ def add_own_commands(sub) -> None:
     add_image_commands(isub, prefix="image")
     p = isub.add_parser("inspect", help="show images as JSON")
     p.add_argument("names", nargs="+")
-    p.add_argument("--format", choices=["json"], default="json")
+    p.add_argument("--format", "-f", default="", help="json, or a Go template")
     p.set_defaults(func=cmd_inspect)
     p = isub.add_parser("prune", help="remove unused images")
     p.add_argument("--all", "-a", action="store_true", help="all images no container uses, not only dangling ones")
@@ -466,8 +422,13 @@ def main(argv: list[str] | None = None) -> int:
         if exc.code not in (0, None) and command_of(argv) in EXIT_125_ON_USAGE:
             return 125
         raise
+    from engine.format.output import FormatError
+
     try:
         return args.func(args)
+    except FormatError as exc:  # Docker's words for a bad --format, and its exit code
+        print(str(exc), file=sys.stderr)
+        return exc.exit_code
     except EngineError as exc:
         print(f"Error: {exc}", file=sys.stderr)
         return 1

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import json
 import os
 import re
 import select
@@ -70,8 +69,12 @@ def run_exit_code(exc: EngineError) -> int:
 
 def guarded(fn, code_for=lambda exc: 1):
     def wrapper(args):
+        from engine.cli_output import FormatError, report
+
         try:
             return fn(args)
+        except FormatError as exc:
+            return report(exc)
         except EngineError as exc:
             print(f"Error: {exc}", file=sys.stderr)
             return code_for(exc)
@@ -125,36 +128,6 @@ def parse_time_arg(text: str | None) -> float | None:
     if when.tzinfo is None:
         when = when.replace(tzinfo=datetime.timezone.utc)
     return when.timestamp()
-
-
-def render(template: str, value) -> str:
-    """A small part of Go's text/template, enough for ``--format``: ``{{.A.B}}``, ``{{json .A}}``."""
-
-    def lookup(path: str):
-        v = value
-        for part in [p for p in path.split(".") if p]:
-            if isinstance(v, dict):
-                v = v.get(part)
-            else:
-                v = getattr(v, part, None)
-        return v
-
-    def show(v) -> str:
-        if isinstance(v, bool):
-            return "true" if v else "false"
-        if v is None:
-            return "<no value>"
-        if isinstance(v, (dict, list)):
-            return json.dumps(v)
-        return str(v)
-
-    def sub(m: re.Match) -> str:
-        expr = m.group(1).strip()
-        if expr.startswith("json "):
-            return json.dumps(lookup(expr[5:].strip()))
-        return show(lookup(expr))
-
-    return re.sub(r"\{\{(.*?)\}\}", sub, template).replace("\\t", "\t").replace("\\n", "\n")
 
 
 def add_run_flags(p: argparse.ArgumentParser) -> None:
@@ -439,6 +412,13 @@ def cmd_rename(args):
 
 
 def cmd_ps(args):
+    from engine.cli_output import check_container_format, print_containers
+    from engine.format.commands import ps_warning
+
+    warning = ps_warning(args.format, args.quiet)
+    if warning:
+        print(warning, file=sys.stderr)
+    check_container_format(args.format, args.no_trunc)  # as Docker: a bad --format fails before the listing
     svc = containers_service(args)
     filters: dict[str, list[str]] = {}
     for f in args.filter:
@@ -447,39 +427,24 @@ def cmd_ps(args):
     rows = svc.list(all=args.all or any(k in ("status", "exited") for k in filters), filters=filters)
     if args.last:
         rows = rows[: args.last]
-    if args.quiet:
-        for r in rows:
-            print(r.id if args.no_trunc else r.id[:12])
-        return 0
-    if args.format:
-        fmt = args.format
-        header = fmt.startswith("table")
-        fmt = fmt[5:].lstrip() if header else fmt
-        for r in rows:
-            view = {"ID": r.id if args.no_trunc else r.id[:12], "Names": r.name, "Image": r.image,
-                    "Command": json.dumps(r.command), "CreatedAt": r.created, "Status": r.status, "State": r.state,
-                    "Labels": ",".join(f"{k}={v}" for k, v in r.labels.items()), "Ports": r.ports, "Pid": r.pid,
-                    "ExitCode": r.exit_code}
-            print(render(fmt, view))
-        return 0
-    table = [["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"]]
-    from engine.containers.service import human_duration, _since
-
-    for r in rows:
-        command = r.command if args.no_trunc or len(r.command) <= 20 else r.command[:19] + "…"
-        table.append([r.id if args.no_trunc else r.id[:12], r.image, f'"{command}"',
-                      f"{human_duration(_since(r.created))} ago", r.status, r.ports, r.name])
-    print_table(table)
+    print_containers(rows, args.format, quiet=args.quiet, no_trunc=args.no_trunc)
     return 0
 
 
-def print_table(rows: list[list[str]]) -> None:
-    widths = [max(len(str(row[i])) for row in rows) for i in range(len(rows[0]))]
-    for row in rows:
-        print("   ".join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip())
+def print_table(rows: list[list[str]], minwidth: int = 20) -> None:
+    """Columns as Docker's ``top`` lays them out (Go's tabwriter, at least 20 wide, 3 apart)."""
+    from engine.format.tabwriter import TabWriter
+
+    w = TabWriter(minwidth=minwidth, tabwidth=1, padding=3)
+    w.write("".join("\t".join(str(c) for c in row) + "\n" for row in rows))
+    sys.stdout.write(w.flush())
 
 
 def cmd_inspect(args):
+    from engine.cli_output import check_inspect_format, print_inspect
+    from engine.format.output import CONTAINER_MAPS
+
+    check_inspect_format(args.format)
     svc = containers_service(args)
     out, failed = [], 0
     for ref in args.containers:
@@ -488,12 +453,7 @@ def cmd_inspect(args):
         except EngineError as exc:
             print(f"Error: {exc}", file=sys.stderr)
             failed = 1
-    if args.format:
-        for item in out:
-            print(render(args.format, item))
-    else:
-        print(json.dumps(out, indent=4))
-    return failed
+    return print_inspect(out, args.format, CONTAINER_MAPS) or failed
 
 
 def cmd_logs(args):
@@ -529,10 +489,12 @@ def human_bytes(n: float) -> str:
 
 
 def cmd_stats(args):
+    from engine.cli_output import stats_rows, stats_text
+
+    table = stats_rows(args.format)  # a bad --format fails before the first sample
     svc = containers_service(args)
     refs = args.containers or [s.id for s in svc.list()]
     while True:
-        rows = [["CONTAINER ID", "NAME", "CPU %", "MEM USAGE / LIMIT", "MEM %", "BLOCK I/O", "PIDS"]]
         live = []
         for ref in refs:
             try:
@@ -544,21 +506,10 @@ def cmd_stats(args):
             samples = svc.stats_many(live, interval=0.5 if args.no_stream else 1.0) if live else []
         except NotFound:
             continue  # one went away while sampling: take the next frame
-        if args.format:
-            for s in samples:
-                print(render(args.format, {**s.to_dict(), "ID": s.id[:12], "Name": s.name,
-                                           "CPUPerc": f"{s.cpu_percent:.2f}%", "MemPerc": f"{s.memory_percent:.2f}%",
-                                           "MemUsage": f"{human_bytes(s.memory_usage)} / {human_bytes(s.memory_limit)}",
-                                           "PIDs": s.pids}))
-        else:
-            for s in samples:
-                rows.append([s.id[:12], s.name, f"{s.cpu_percent:.2f}%",
-                             f"{human_bytes(s.memory_usage)} / {human_bytes(s.memory_limit)}",
-                             f"{s.memory_percent:.2f}%", f"{human_bytes(s.block_read)} / {human_bytes(s.block_write)}",
-                             str(s.pids)])
-            if not args.no_stream and sys.stdout.isatty():
-                print("\033[2J\033[H", end="")
-            print_table(rows)
+        text = stats_text(table, samples, no_trunc=args.no_trunc)
+        if not args.no_stream and sys.stdout.isatty():
+            text = "\033[2J\033[H" + text  # a live screen, redrawn from its top left
+        sys.stdout.write(text)
         sys.stdout.flush()
         if args.no_stream:
             return 0
@@ -590,23 +541,28 @@ def cmd_volume_create(args):
 
 
 def cmd_volume_ls(args):
+    from engine.cli_output import print_volumes
     from engine.volumes.service import Volumes
 
-    vols = Volumes(engine_root(args)).list()
-    if args.quiet:
-        for v in vols:
-            print(v.name)
-        return 0
-    print_table([["DRIVER", "VOLUME NAME"], *[[v.driver, v.name] for v in vols]])
+    print_volumes(Volumes(engine_root(args)).list(), args.format, quiet=args.quiet)
     return 0
 
 
 def cmd_volume_inspect(args):
+    from engine.cli_output import check_inspect_format, print_inspect
+    from engine.format.output import VOLUME_MAPS
     from engine.volumes.service import Volumes
 
+    check_inspect_format(args.format)
     vols = Volumes(engine_root(args))
-    print(json.dumps([vols.inspect(n).to_docker() for n in args.names], indent=4))
-    return 0
+    out, failed = [], 0
+    for name in args.names:
+        try:
+            out.append(vols.inspect(name).to_docker())
+        except EngineError as exc:
+            print(f"Error: {exc}", file=sys.stderr)
+            failed = 1
+    return print_inspect(out, args.format, VOLUME_MAPS) or failed
 
 
 def cmd_volume_rm(args):
@@ -692,11 +648,11 @@ def register(sub) -> None:
     p.add_argument("-n", "--last", type=int, default=0)
     p.add_argument("--no-trunc", action="store_true")
     p.add_argument("-f", "--filter", action="append", default=[])
-    p.add_argument("--format", default="")
+    p.add_argument("--format", default="", help="table (the default), json, or a Go template")
     p.set_defaults(func=guarded(cmd_ps))
 
     p = sub.add_parser("inspect", help="show containers as JSON")
-    p.add_argument("-f", "--format", default="")
+    p.add_argument("-f", "--format", default="", help="json, or a Go template")
     p.add_argument("containers", nargs="+")
     p.set_defaults(func=guarded(cmd_inspect))
 
@@ -727,7 +683,8 @@ def register(sub) -> None:
 
     p = sub.add_parser("stats", help="show containers' resource usage")
     p.add_argument("--no-stream", action="store_true")
-    p.add_argument("--format", default="")
+    p.add_argument("--no-trunc", action="store_true")
+    p.add_argument("--format", default="", help="table (the default), json, or a Go template")
     p.add_argument("containers", nargs="*")
     p.set_defaults(func=guarded(cmd_stats))
 
@@ -740,8 +697,10 @@ def register(sub) -> None:
     p.set_defaults(func=guarded(cmd_volume_create))
     p = vsub.add_parser("ls", aliases=["list"], help="list volumes")
     p.add_argument("-q", "--quiet", action="store_true")
+    p.add_argument("--format", default="", help="table (the default), json, or a Go template")
     p.set_defaults(func=guarded(cmd_volume_ls))
     p = vsub.add_parser("inspect", help="show volumes as JSON")
+    p.add_argument("-f", "--format", default="", help="json, or a Go template")
     p.add_argument("names", nargs="+")
     p.set_defaults(func=guarded(cmd_volume_inspect))
     p = vsub.add_parser("rm", aliases=["remove"], help="remove volumes")

@@ -29,13 +29,18 @@ def format_event(template: str | None, ev) -> str:
     doc = ev.to_docker()
     if template.strip() == "json":
         return json.dumps(doc)
-    from engine.cli_containers import render
+    from engine.format.output import FormatError, prepare
+    from engine.format.template import Template, TemplateError
 
     fields = {"Status": doc.get("status"), "ID": doc.get("id"), "From": doc.get("from"), "Type": doc["Type"],
               "Action": doc["Action"], "Actor": doc["Actor"], "Scope": doc["scope"], "Time": doc["time"],
               "TimeNano": doc["timeNano"]}
-    parts = JSON_DOT.split(template)  # {{json .}} is the message's own JSON, with Docker's keys
-    return json.dumps(doc).join(render(part, fields) for part in parts)
+    text, _table = prepare(template)
+    parts = JSON_DOT.split(text)  # {{json .}} is the message's own JSON, with Docker's keys
+    try:
+        return json.dumps(doc).join(Template(part).execute(fields) for part in parts)
+    except TemplateError as exc:
+        raise FormatError(f"template parsing error: {exc}") from None
 
 
 def cmd_events(args) -> int:

@@ -88,12 +88,6 @@ def _filters(items: list[str] | None) -> dict[str, list[str]]:
     return out
 
 
-def _table(rows: list[list[str]]) -> None:
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    for r in rows:
-        print("   ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
-
-
 # -- commands ----------------------------------------------------------------
 
 
@@ -106,25 +100,18 @@ def cmd_create(args) -> int:
 
 
 def cmd_ls(args) -> int:
+    from engine.cli_output import print_networks
+
     found = networks(args).list(_filters(args.filter))
-    if args.quiet:
-        for n in found:
-            print(n.id if args.no_trunc else n.id[:12])
-        return 0
-    if args.format == "json":
-        for n in found:
-            print(json.dumps({"CreatedAt": n.created, "Driver": n.driver, "ID": n.id if args.no_trunc else n.id[:12],
-                              "IPv4": "true", "IPv6": "false", "Internal": str(n.internal).lower(),
-                              "Labels": ",".join(f"{k}={v}" for k, v in sorted(n.labels.items())),
-                              "Name": n.name, "Scope": "local"}))
-        return 0
-    rows = [["NETWORK ID", "NAME", "DRIVER", "SCOPE"]]
-    rows += [[n.id if args.no_trunc else n.id[:12], n.name, n.driver, "local"] for n in found]
-    _table(rows)
+    print_networks(found, args.format, quiet=args.quiet, no_trunc=args.no_trunc)
     return 0
 
 
 def cmd_inspect(args) -> int:
+    from engine.cli_output import check_inspect_format, print_inspect
+    from engine.format.output import NETWORK_MAPS
+
+    check_inspect_format(args.format)  # a template that does not parse: exit 64 before any lookup
     nets = networks(args)
     out, status = [], 0
     for name in args.names:
@@ -133,14 +120,7 @@ def cmd_inspect(args) -> int:
         except EngineError as e:
             print(f"Error: {e}", file=sys.stderr)
             status = 1
-    if args.format and args.format != "json":
-        from engine.cli_containers import render
-
-        for item in out:
-            print(render(args.format, item))
-    elif out or status == 0:
-        print(json.dumps(out, indent=4))
-    return status
+    return print_inspect(out, args.format, NETWORK_MAPS) or status
 
 
 def cmd_rm(args) -> int:
@@ -266,7 +246,7 @@ def register(subparsers) -> None:
     p.add_argument("--quiet", "-q", action="store_true")
     p.add_argument("--no-trunc", action="store_true")
     p.add_argument("--filter", "-f", action="append", help="name=, id=, driver=, label=, type=custom|builtin")
-    p.add_argument("--format", choices=["table", "json"], default="table")
+    p.add_argument("--format", default="", help="table (the default), json, or a Go template")
     p.set_defaults(func=cmd_ls)
 
     p = nsub.add_parser("inspect", help="show networks as JSON, or through a Go-style template")
@@ -336,9 +316,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from engine.format.output import FormatError
+
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
+    except FormatError as exc:  # Docker's words for a bad --format, and its exit code
+        print(str(exc), file=sys.stderr)
+        return exc.exit_code
     except EngineError as exc:
         print(f"Error: {exc}", file=sys.stderr)
         return 1

@@ -87,6 +87,9 @@ class ContainerSummary:
     labels: dict[str, str]
     pid: int = 0
     ports: str = ""     # as ``docker ps`` shows them: "0.0.0.0:8080->80/tcp, 443/tcp"
+    image_id: str = ""
+    mounts: list[dict] = field(default_factory=list)    # Type, Name, Source, Destination, Driver (GET /containers/json)
+    networks: list[str] = field(default_factory=list)   # the networks it is attached to, by name
 
     def to_dict(self) -> dict:
         return asdict(self)

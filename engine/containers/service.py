@@ -1350,17 +1350,10 @@ def merge_env(*layers: list[str]) -> list[str]:
 
 
 def human_duration(seconds: float) -> str:
-    if seconds < 1:
-        return "Less than a second"
-    if seconds < 60:
-        return f"{int(seconds)} seconds" if int(seconds) != 1 else "1 second"
-    minutes = seconds / 60
-    if minutes < 60:
-        return f"{int(minutes)} minutes" if int(minutes) != 1 else "About a minute"
-    hours = minutes / 60
-    if hours < 48:
-        return f"{int(hours)} hours" if int(hours) != 1 else "About an hour"
-    return f"{int(hours // 24)} days"
+    """Docker's "Up 3 hours", "Exited (0) 2 weeks ago" wording (go-units ``HumanDuration``)."""
+    from engine.format.units import human_duration as docker_duration
+
+    return docker_duration(seconds)
 
 
 def _since(iso: str) -> float:
@@ -1386,11 +1379,18 @@ def status_text(rec: dict) -> str:
 def summary(rec: dict) -> ContainerSummary:
     command = " ".join([rec["Path"], *rec["Args"]])
     running = rec["State"]["Status"] in RUNNING
+    mode = rec["HostConfig"].get("NetworkMode", "none")
+    networks = list(rec.get("EndpointsConfig") or {})
+    if not networks and not mode.startswith(("container:", "/")) and not networking.managed(mode):
+        networks = [mode]  # none, host: Docker lists them as the container's network
+    mounts = [{"Type": m["type"], "Name": m["source"] if m["type"] == "volume" else "",
+               "Source": m["source"] if m["type"] == "bind" else "", "Destination": m["target"],
+               "Driver": "local" if m["type"] == "volume" else ""} for m in rec.get("MountSpecs") or []]
     return ContainerSummary(id=rec["Id"], name=rec["Name"], image=rec["Image"], command=command,
                             created=rec["Created"], state=rec["State"]["Status"], status=status_text(rec),
                             exit_code=rec["State"]["ExitCode"], labels=rec["Labels"], pid=rec["State"]["Pid"],
                             ports=networking.ps_ports(rec.get("Ports") or [], rec.get("ExposedPorts") or [])
-                            if running else "")
+                            if running else "", image_id=rec.get("ImageId", ""), mounts=mounts, networks=networks)
 
 
 def matches(rec: dict, filters: dict[str, list[str]]) -> bool:

@@ -30,6 +30,8 @@ def test_network_commands_create_list_connect_and_remove(lab):
     assert len(net_id) == 64
     listed = [json.loads(line) for line in cli(lab, "network", "ls", "--format", "json").stdout.splitlines()]
     assert {n["Name"] for n in listed} == {"bridge", "web"}
+    assert all(set(n) == {"CreatedAt", "Driver", "ID", "IPv4", "IPv6", "Internal", "Labels", "Name", "Scope"}
+               for n in listed)  # Docker's keys
     table = cli(lab, "network", "ls").stdout.splitlines()
     assert table[0].split() == ["NETWORK", "ID", "NAME", "DRIVER", "SCOPE"]
     assert cli(lab, "network", "ls", "-q", "--filter", "label=team=ops").stdout.strip() == net_id[:12]
@@ -66,10 +68,11 @@ def test_network_inspect_format_renders_a_go_style_template(lab):
     assert cli(lab, "network", "create", "--subnet", "10.231.124.0/24", "--label", "team=ops", "fmt").returncode == 0
     out = cli(lab, "network", "inspect", "-f", "{{.Name}} {{.Driver}} {{json .Labels}}", "fmt", "bridge")
     assert out.returncode == 0, out.stderr
-    assert out.stdout.splitlines() == ['fmt bridge {"team": "ops"}', "bridge bridge {}"]
+    assert out.stdout.splitlines() == ['fmt bridge {"team":"ops"}', "bridge bridge {}"]  # Go's JSON, as Docker's
     subnet = cli(lab, "network", "inspect", "--format", "{{json .IPAM.Config}}", "fmt").stdout
     assert json.loads(subnet)[0]["Subnet"] == "10.231.124.0/24"
     assert json.loads(cli(lab, "network", "inspect", "fmt").stdout)[0]["Name"] == "fmt"  # JSON without -f
     missing = cli(lab, "network", "inspect", "-f", "{{.Name}}", "nope")
-    assert (missing.returncode, missing.stdout) == (1, "") and "not found" in missing.stderr
+    # as Docker's: an empty line for the template that had nothing to run on, the error on stderr
+    assert (missing.returncode, missing.stdout) == (1, "\n") and "not found" in missing.stderr
     assert cli(lab, "network", "rm", "fmt").returncode == 0
