@@ -151,7 +151,8 @@ class ImageService:
         """Unpack a layer from a blob stream into place; check its diff id first."""
         with self.staging() as tmp:
             diff = open_diff(blob, max_bytes=self.settings.max_layer_bytes, what=what)
-            stats = unpack(diff, tmp / "fs", what=what, max_entries=self.settings.max_layer_entries)
+            stats = unpack(diff, tmp / "fs", what=what, max_entries=self.settings.max_layer_entries,
+                           max_bytes=self.settings.max_layer_bytes)
             diff.drain()
             if finish_blob:
                 finish_blob()
