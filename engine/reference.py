@@ -22,6 +22,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from engine import ids
 from engine.errors import InvalidArgument
 
 DEFAULT_DOMAIN = "docker.io"
@@ -148,15 +149,12 @@ def parse_repository(text: str) -> Reference:
 
 
 def validate_tag(tag: str) -> str:
-    if not _TAG_RE.match(tag or ""):
-        raise InvalidArgument(f"invalid tag {tag!r}: up to 128 letters, digits, '_', '.', '-', not starting with '.' or '-'")
-    return tag
+    return ids.tag(tag)
 
 
 def validate_digest(digest: str) -> str:
-    if not _DIGEST_RE.match(digest or "") or (digest.startswith("sha256:") and len(digest) != 71):
-        raise InvalidArgument(f"invalid digest {digest!r}")
-    return digest
+    """A digest of the exact form the engine stores (see ``engine.ids``)."""
+    return ids.digest(digest)
 
 
 @dataclass(frozen=True)

@@ -36,6 +36,7 @@ import os
 import posixpath
 import shutil
 import stat
+from dataclasses import dataclass
 
 from engine.errors import UnsafeContent
 
@@ -83,6 +84,14 @@ def openat2_available() -> bool:
     return _openat2_state
 
 
+class PathEscape(UnsafeContent):
+    """A path (or a link on its way) that leads out of a ``BENEATH`` root."""
+
+
+class LinkLoop(UnsafeContent):
+    """A symlink loop, or a chain of links longer than the kernel follows."""
+
+
 def proc_path(fd: int) -> str:
     """The magic link of ``fd``: opening, chmod-ing or chown-ing it acts on exactly that inode."""
     return f"/proc/self/fd/{fd}"
@@ -123,11 +132,11 @@ class Root:
     # -- errors ----------------------------------------------------------
 
     def _loop(self, path: str) -> UnsafeContent:
-        return UnsafeContent(f"{self.what}: {path!r}: too many levels of symbolic links (a loop or a chain "
+        return LinkLoop(f"{self.what}: {path!r}: too many levels of symbolic links (a loop or a chain "
                              f"longer than {MAX_SYMLINK_HOPS}); refused")
 
     def _escape(self, path: str) -> UnsafeContent:
-        return UnsafeContent(f"{self.what}: {path!r} leads outside {self.path}; refused")
+        return PathEscape(f"{self.what}: {path!r} leads outside {self.path}; refused")
 
     # -- the walk ----------------------------------------------------------
 
@@ -314,6 +323,43 @@ class Root:
         if fd is not None:
             os.close(fd)
         return "/" + "/".join(names)
+
+
+@dataclass(frozen=True)
+class Found:
+    """An entry found inside a root (a layer, a build context): enough to open it there again, by
+    descriptors, with no link followed; never a joined host path."""
+
+    root: str      # the root directory on the host (a path the engine made or was given)
+    path: str      # the in-root path, "/"-separated, with no link left on the way
+    what: str      # for messages: "image busybox", "build context"
+
+    def _root(self) -> "Root":
+        return Root(self.root, what=self.what)
+
+    def open(self):
+        """A binary file object for reading; refused unless it is a regular file (nothing blocks)."""
+        with self._root() as root:
+            fd, _ = root.open_file(self.path, follow=False)
+        return os.fdopen(fd, "rb")
+
+    def readlink(self) -> str:
+        with self._root() as root:
+            fd = root.path_fd(self.path, follow=False)
+        try:
+            return os.readlink("", dir_fd=fd)
+        finally:
+            os.close(fd)
+
+    def lstat(self) -> os.stat_result:
+        with self._root() as root:
+            st = root.stat(self.path)
+        if st is None:
+            raise FileNotFoundError(errno.ENOENT, "No such file or directory", f"{self.what}: {self.path}")
+        return st
+
+    def __str__(self) -> str:
+        return f"{self.what}:{self.path}"
 
 
 # -- operations on one entry: a trusted directory descriptor and a name, never followed ---------------

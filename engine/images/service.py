@@ -35,6 +35,7 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from engine import ids
 from engine.errors import Conflict, DigestMismatch, EngineError, InvalidArgument, NotFound
 from engine.images import usage
 from engine.images.compression import PeekReader, file_chunks, open_diff
@@ -107,14 +108,14 @@ class ImageService:
         return file_lock(self.locks_dir / "gc.lock")
 
     def layer_lock(self, diff_id: str):
-        return file_lock(self.locks_dir / f"layer-{diff_id.replace(':', '-')}.lock")
+        return file_lock(self.locks_dir / f"layer-{ids.diff_id(diff_id).replace(':', '-')}.lock")
 
     # -- layers ----------------------------------------------------------
 
     def layer_dir(self, diff_id: str) -> Path:
-        algorithm, _, hexpart = diff_id.partition(":")
-        if algorithm != "sha256" or len(hexpart) != 64:
-            raise InvalidArgument(f"invalid diff id {diff_id!r}")
+        algorithm, _, hexpart = ids.diff_id(diff_id).partition(":")
+        if algorithm != "sha256":
+            raise InvalidArgument(f"invalid diff id {diff_id!r}: layers are named by sha256")
         return self.layers_dir / hexpart
 
     def layer_info(self, diff_id: str) -> LayerInfo | None:

@@ -20,7 +20,7 @@ import tempfile
 from pathlib import Path
 
 from engine.errors import DigestMismatch, InvalidArgument, NotFound
-from engine.reference import validate_digest
+from engine import ids
 
 
 def digest_of(data: bytes) -> str:
@@ -107,7 +107,7 @@ class BlobStore:
         self.tmp_dir.mkdir(parents=True, exist_ok=True)
 
     def path(self, digest: str) -> Path:
-        validate_digest(digest)
+        ids.digest(digest)
         algorithm, hexpart = digest.split(":", 1)
         return self.dir / algorithm / hexpart
 
