@@ -41,7 +41,7 @@ from engine.build.runner import RuncStepRunner, StepConfig, StepRunner
 from engine.errors import BuildFailed, InvalidArgument, NotFound, Unsupported, UnsafeContent
 from engine.fs.extract import members, open_tar
 from engine.fs.resolve import Found
-from engine.images import mediatypes
+from engine.images import mediatypes, runconfig
 from engine.images.service import Created, ImageService, short_id
 from engine.images.writer import canonical_json
 from engine.reference import parse as parse_reference
@@ -730,6 +730,7 @@ class Builder:
         created = state.history[-1]["created"] if state.history else now(self.epoch)
         doc = {**config, "created": created,
                "rootfs": {"type": "layers", "diff_ids": state.diff_ids}, "history": state.history}
+        runconfig.check_image(doc, "build")
         config_bytes = canonical_json(doc)
         image_id = self.svc.blobs.put(config_bytes, what="build: image config")
         manifest = {

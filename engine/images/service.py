@@ -250,11 +250,11 @@ class ImageService:
         return image_id
 
     def config(self, image_id: str) -> dict:
-        return json.loads(self.blobs.read(image_id))
+        return json.loads(self.blobs.read(image_id, self.settings.max_config_bytes))
 
     def manifest(self, image_id: str) -> tuple[str, bytes]:
         record = self.meta.image(image_id)
-        return record.manifest_media_type, self.blobs.read(record.manifest_digest)
+        return record.manifest_media_type, self.blobs.read(record.manifest_digest, self.settings.max_manifest_bytes)
 
     # -- operations ---------------------------------------------------------
 
