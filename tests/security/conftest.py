@@ -19,7 +19,7 @@ import pytest
 from engine.fs import resolve
 
 # Fixtures shared with the suites whose parts these tests attack.
-from tests.engine.conftest import engine, engine_root, registry, repo  # noqa: F401
+from tests.engine.conftest import engine, engine_root, registry, repo, settings  # noqa: F401
 from tests.build.conftest import build, context, svc, work  # noqa: F401
 
 
@@ -69,3 +69,29 @@ def impl(request, monkeypatch):
     else:
         monkeypatch.setenv("BERTH_NO_OPENAT2", "1")
     return request.param
+
+
+def sparse_tar(name: str, real_size: int, *, data: bytes = b"tail" * 128, extra: dict | None = None) -> bytes:
+    """A tar holding one old-GNU sparse member (type 'S'): ``real_size`` bytes once written, almost all
+    of them a hole, stored as ``data`` (at the very end). tarfile cannot write these; built by hand."""
+    import tarfile
+
+    info = tarfile.TarInfo(name)
+    info.size, info.mode, info.mtime = len(data), 0o644, 1_700_000_000
+    header = bytearray(info.tobuf(format=tarfile.GNU_FORMAT))
+    header[156:157] = tarfile.GNUTYPE_SPARSE
+    # one sparse region: [offset, numbytes] as 12-byte octal fields at 386; isextended at 482; realsize at 483
+    header[386:398] = tarfile.itn(real_size - len(data), 12, tarfile.GNU_FORMAT)
+    header[398:410] = tarfile.itn(len(data), 12, tarfile.GNU_FORMAT)
+    header[482:483] = b"\0"
+    header[483:495] = tarfile.itn(real_size, 12, tarfile.GNU_FORMAT)
+    header[148:156] = b"        "
+    checksum = sum(header[:512])
+    header[148:156] = b"%06o\0 " % checksum
+    body = data + b"\0" * (-len(data) % 512)
+    existing = b""
+    for n, content in (extra or {}).items():
+        ti = tarfile.TarInfo(n)
+        ti.size, ti.mode, ti.mtime = len(content), 0o644, 1_700_000_000
+        existing += ti.tobuf(format=tarfile.GNU_FORMAT) + content + b"\0" * (-len(content) % 512)
+    return existing + bytes(header[:512]) + body + b"\0" * 1024
