@@ -34,7 +34,7 @@ def _show(value) -> str:
 
 def digest(value, what: str = "digest") -> str:
     """``sha256:<64 hex>`` or ``sha512:<128 hex>``, lowercase, nothing else."""
-    if not isinstance(value, str) or not _DIGEST.match(value):
+    if not isinstance(value, str) or not _DIGEST.fullmatch(value):
         raise InvalidArgument(f"invalid {what} {_show(value)}: want sha256: and 64 lowercase hex digits")
     return value
 
@@ -50,15 +50,15 @@ def container_id(value) -> str:
 
 
 def is_container_id(value) -> bool:
-    return isinstance(value, str) and bool(_CONTAINER_ID.match(value))
+    return isinstance(value, str) and bool(_CONTAINER_ID.fullmatch(value))
 
 
 def is_hex_prefix(value) -> bool:
-    return isinstance(value, str) and bool(_HEX_PREFIX.match(value))
+    return isinstance(value, str) and bool(_HEX_PREFIX.fullmatch(value))
 
 
 def _name(value, what: str, pattern: re.Pattern, rule: str) -> str:
-    if not isinstance(value, str) or len(value) > NAME_MAX or not pattern.match(value):
+    if not isinstance(value, str) or len(value) > NAME_MAX or not pattern.fullmatch(value):
         raise InvalidArgument(f"invalid {what} {_show(value)}: {rule}")
     return value
 
@@ -89,7 +89,7 @@ def volume_name(value) -> str:
 
 
 def tag(value) -> str:
-    if not isinstance(value, str) or not _TAG.match(value):
+    if not isinstance(value, str) or not _TAG.fullmatch(value):
         raise InvalidArgument(f"invalid tag {_show(value)}: up to 128 letters, digits, '_', '.', '-', not starting "
                               "with '.' or '-'")
     return value
