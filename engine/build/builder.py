@@ -558,7 +558,7 @@ class Builder:
                                       "must be a directory and end with a /")
             dest_dir = dest.endswith("/") or many or view.is_dir(dest_abs)
             for src, entry in selected:
-                if add and not entry.is_dir and _is_archive(entry.source):
+                if add and stat.S_ISREG(entry.st.st_mode) and _is_archive(entry.source):
                     archives.append((dest_abs, entry.source))
                     content.update(f"archive {dest_abs} ".encode())
                     content.update(_file_digest(entry.source).encode())
