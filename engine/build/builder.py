@@ -622,7 +622,7 @@ class Builder:
                 rel = e.rel[len(prefix):]
                 files.append((posixpath.join(dest_abs, rel), e.source, e.st))
         else:
-            target = posixpath.join(dest_abs, posixpath.basename(entry.rel)) if dest_dir else dest_abs
+            target = posixpath.join(dest_abs, entry.name) if dest_dir else dest_abs
             files.append((target, entry.source, entry.st))  # the top source's symlink is followed (inside)
 
     def _parents(self, lt: LayerTar, view: StackView, directory: str, written: set[str], own: set[str],

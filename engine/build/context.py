@@ -48,6 +48,7 @@ class Entry:
     is_dir: bool
     st: os.stat_result      # lstat (for a source named through a link: the target's)
     source: Found           # opens it again inside the context
+    name: str = ""          # the name the source was given (a link's own name), for the destination
 
 
 class ContextExtractor(Extractor):
@@ -171,13 +172,14 @@ class Context:
             raise NotFound(f"{what}: file not found in build context or excluded by .dockerignore: {src}")
         return resolved.lstrip("/") or "."
 
-    def entry(self, rel: str) -> Entry:
+    def entry(self, rel: str, name: str = "") -> Entry:
         """The entry at a resolved ``rel`` (no link on the way; the last name itself not followed)."""
         st = self.fs.stat(rel)
         if st is None:
             raise NotFound(f"file not found in build context: {rel}")
         path = "/" if rel == "." else "/" + rel
-        return Entry(rel, stat.S_ISDIR(st.st_mode), st, Found(str(self.root), path, "build context"))
+        return Entry(rel, stat.S_ISDIR(st.st_mode), st, Found(str(self.root), path, "build context"),
+                     name or posixpath.basename(rel))
 
     def read_file(self, src: str, what: str, max_bytes: int = MAX_DOCKERFILE) -> bytes:
         """A regular file of the context (the Dockerfile), links followed inside; bounded."""
@@ -208,7 +210,7 @@ class Context:
                     real = self.resolve(e.rel, what, src)
                     if real != "." and self.ignore.ignored(real):
                         continue  # a link to an ignored file: it stays out
-                    chosen.append((src, self.entry(real)))
+                    chosen.append((src, self.entry(real, posixpath.basename(e.rel))))
                 if not chosen:
                     raise NotFound(f"{what}: no source files were specified or matched {src!r} "
                                    "(file not found in build context or excluded by .dockerignore)")
@@ -219,7 +221,7 @@ class Context:
             real = self.resolve(rel, what, src)
             if real != "." and self.ignore.ignored(real):
                 raise self._excluded(what, src)
-            out.append((src, self.entry(real)))
+            out.append((src, self.entry(real, posixpath.basename(rel))))
         return out
 
     def walk(self, rel: str, max_depth: int | None = None):
