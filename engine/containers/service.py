@@ -706,6 +706,7 @@ class Containers:
     def connect(self, ref: str, network: str, *, ip: str | None = None, aliases: list[str] = (),
                 mac: str | None = None) -> None:
         """``network connect``: live on a running container, and kept for its next starts."""
+        ids.network_name(network)
         cid = self._find(ref)
         with self._locked(cid):
             rec = self.store.load(cid)
@@ -732,6 +733,7 @@ class Containers:
 
     def disconnect(self, ref: str, network: str, *, force: bool = False) -> None:
         """``network disconnect``: live on a running container (its ports through that network go too)."""
+        ids.network_name(network)
         cid = self._find(ref)
         with self._locked(cid):
             rec = self.store.load(cid)

@@ -119,3 +119,14 @@ def test_names_that_are_not_of_their_form_are_refused(name):
     for check in (ids.container_name, ids.network_name):
         with pytest.raises(InvalidArgument):
             check(name)
+
+
+def test_a_network_named_by_a_path_is_refused_before_it_is_looked_up(tmp_path):
+    from engine.containers import networking
+    from engine.containers.model import RunOptions
+
+    looked_up = []
+    with pytest.raises(InvalidArgument, match="invalid network name"):
+        networking.network_config(RunOptions(image="x", network="../../etc"), default="none",
+                                  find_network=looked_up.append, find_container=looked_up.append, image_exposed=[])
+    assert looked_up == []
