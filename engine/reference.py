@@ -22,7 +22,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from engine import ids
 from engine.errors import InvalidArgument
 
 DEFAULT_DOMAIN = "docker.io"
@@ -47,9 +46,7 @@ _REFERENCE_RE = re.compile(
 )
 _DOMAIN_RE = re.compile(rf"^{_DOMAIN}$")
 _PATH_RE = re.compile(rf"^{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*$")
-_TAG_RE = re.compile(rf"^{_TAG}$")
 _HEX64_RE = re.compile(r"^[a-f0-9]{64}$")
-_DIGEST_RE = re.compile(rf"^{_DIGEST}$")
 
 
 @dataclass(frozen=True)
@@ -146,15 +143,6 @@ def parse_repository(text: str) -> Reference:
     if ref.tag or ref.digest:
         raise InvalidArgument(f"invalid repository name {text!r}: a tag or digest is not allowed here")
     return ref
-
-
-def validate_tag(tag: str) -> str:
-    return ids.tag(tag)
-
-
-def validate_digest(digest: str) -> str:
-    """A digest of the exact form the engine stores (see ``engine.ids``)."""
-    return ids.digest(digest)
 
 
 @dataclass(frozen=True)
