@@ -421,6 +421,7 @@ class Builder:
         path = self.lexer.process_word(" ".join(ins.args), sb.env())
         base = sb.cfg.get("WorkingDir") or "/"
         full = posixpath.normpath(posixpath.join(base, path))
+        runconfig.workdir(full, f"Dockerfile line {ins.line}: WORKDIR")  # never into /proc or /sys
         self._meta_step(sb, ins, lambda c: c.__setitem__("WorkingDir", full), f"WORKDIR {full}")
 
     def _do_stopsignal(self, sb, ins):

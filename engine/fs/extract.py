@@ -31,7 +31,7 @@ from dataclasses import dataclass
 
 from engine.errors import EngineError, InvalidArgument, UnsafeContent
 from engine.fs import resolve
-from engine.fs.resolve import Root
+from engine.fs.resolve import LinkLoop, PathEscape, Root
 
 COPY_CHUNK = 1 << 20
 MAX_HEADER_BYTES = 1 << 20    # a long name, a long link name or a pax header
@@ -142,8 +142,11 @@ class Extractor:
             fd = self.root.mkdirs(head, mode=0o755)
         except (NotADirectoryError, FileExistsError):
             raise self.refuse(name, "a parent is not a directory") from None
-        except UnsafeContent as exc:
-            raise self.refuse(name, str(exc).split(": ", 1)[-1].removesuffix("; refused")) from None
+        except LinkLoop:
+            raise self.refuse(name, f"too many levels of symbolic links on the way (a loop or a chain longer "
+                                    f"than {resolve.MAX_SYMLINK_HOPS})") from None
+        except PathEscape:
+            raise self.refuse(name, "a symbolic link on the way leads outside") from None
         if len(self._parents) >= 256:
             self.forget_parents()  # between entries: no descriptor of the cache is in use
         self._parents[head] = fd
