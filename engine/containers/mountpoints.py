@@ -26,7 +26,7 @@ import stat
 from pathlib import Path
 
 from engine.errors import InvalidArgument, UnsafeContent
-from engine.fs.resolve import Root, lstat_at
+from engine.fs.resolve import Root
 
 KERNEL_TYPES = {"proc", "sysfs", "devpts", "mqueue", "cgroup", "cgroup2"}
 FORBIDDEN = ("/proc", "/sys")
@@ -113,16 +113,13 @@ def _mkdirs(root: Root, path: str, what: str) -> int:
 
 
 def _make_file(root: Root, path: str, what: str) -> None:
-    head, name = posixpath.split(path)
-    dirfd = _mkdirs(root, head, what)
-    try:
-        st = lstat_at(dirfd, name)
-        if st is None:
-            os.close(os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644,
-                             dir_fd=dirfd))
-        elif stat.S_ISDIR(st.st_mode):
-            raise InvalidArgument(f"{what}: cannot mount a file on {path}: the image has a directory there")
-        elif stat.S_ISLNK(st.st_mode):
-            raise UnsafeContent(f"{what}: the mount point {path} is still a symbolic link; refused")
-    finally:
-        os.close(dirfd)
+    _close(_mkdirs(root, posixpath.dirname(path), what))
+    fd = root.create_file(path, mode=0o644, parents=None)
+    if fd is not None:
+        os.close(fd)
+        return
+    st = root.stat(path)
+    if st is not None and stat.S_ISDIR(st.st_mode):
+        raise InvalidArgument(f"{what}: cannot mount a file on {path}: the image has a directory there")
+    if st is not None and stat.S_ISLNK(st.st_mode):
+        raise UnsafeContent(f"{what}: the mount point {path} is still a symbolic link; refused")

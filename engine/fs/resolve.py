@@ -317,6 +317,20 @@ class Root:
             raise NotADirectoryError(errno.ENOTDIR, "Not a directory", head)
         return fd, name
 
+    def create_file(self, path: str, *, mode: int = 0o644, parents: int | None = 0o755) -> int | None:
+        """Make an empty regular file at ``path`` exclusively (never through a link at its end) and return a
+        write descriptor; None when something is already there. Missing parents are made with ``parents``."""
+        dirfd, name = self.parent(path, create=parents)
+        try:
+            fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, mode,
+                         dir_fd=dirfd)
+        except FileExistsError:
+            return None
+        finally:
+            os.close(dirfd)
+        os.fchmod(fd, mode)
+        return fd
+
     def resolve(self, path: str, *, follow: bool = True) -> str:
         """The in-root absolute path ``path`` leads to, links followed inside; a missing rest is kept as written."""
         fd, names = self._walk(path, follow=follow, keep_missing=True)

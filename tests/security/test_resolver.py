@@ -126,3 +126,12 @@ def test_parent_and_nofollow_give_the_link_itself(tree, impl):
             assert name == "passwd" and os.fstat(fd).st_ino == os.stat(tree / "etc").st_ino
         finally:
             os.close(fd)
+
+
+def test_create_file_never_writes_through_a_link_at_its_end(tree, decoy, impl):
+    with Root(tree, what="test image") as root:
+        assert root.create_file("/abs") is None            # a link is there: nothing is made, nothing followed
+        fd = root.create_file("/abs/new/file", mode=0o600)  # parents made inside, where the link points
+        os.close(fd)
+    made = tree / str(decoy).lstrip("/") / "new" / "file"
+    assert made.is_file() and stat.S_IMODE(made.stat().st_mode) == 0o600
