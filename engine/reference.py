@@ -46,9 +46,7 @@ _REFERENCE_RE = re.compile(
 )
 _DOMAIN_RE = re.compile(rf"^{_DOMAIN}$")
 _PATH_RE = re.compile(rf"^{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*$")
-_TAG_RE = re.compile(rf"^{_TAG}$")
 _HEX64_RE = re.compile(r"^[a-f0-9]{64}$")
-_DIGEST_RE = re.compile(rf"^{_DIGEST}$")
 
 
 @dataclass(frozen=True)
@@ -145,18 +143,6 @@ def parse_repository(text: str) -> Reference:
     if ref.tag or ref.digest:
         raise InvalidArgument(f"invalid repository name {text!r}: a tag or digest is not allowed here")
     return ref
-
-
-def validate_tag(tag: str) -> str:
-    if not _TAG_RE.match(tag or ""):
-        raise InvalidArgument(f"invalid tag {tag!r}: up to 128 letters, digits, '_', '.', '-', not starting with '.' or '-'")
-    return tag
-
-
-def validate_digest(digest: str) -> str:
-    if not _DIGEST_RE.match(digest or "") or (digest.startswith("sha256:") and len(digest) != 71):
-        raise InvalidArgument(f"invalid digest {digest!r}")
-    return digest
 
 
 @dataclass(frozen=True)

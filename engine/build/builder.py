@@ -31,14 +31,17 @@ from typing import Callable
 
 from engine.build import dockerfile as df
 from engine.build.cache import BuildCache, State, step_key
-from engine.build.context import Context, Entry
+from engine.build.context import MAX_DOCKERFILE, Context, Entry
 from engine.build.expand import Lexer
 from engine.build.layers import LayerTar, store_layer
 from engine.build.model import BuildLine, BuildOptions, BuildResult
 from engine.build.rootfs import StackView
+from engine.containers.users import resolve_user
 from engine.build.runner import RuncStepRunner, StepConfig, StepRunner
 from engine.errors import BuildFailed, InvalidArgument, NotFound, Unsupported, UnsafeContent
-from engine.images import mediatypes
+from engine.fs.extract import members, open_tar
+from engine.fs.resolve import Found
+from engine.images import mediatypes, runconfig
 from engine.images.service import Created, ImageService, short_id
 from engine.images.writer import canonical_json
 from engine.reference import parse as parse_reference
@@ -119,7 +122,9 @@ class Builder:
 
     def _context(self, options: BuildOptions) -> Context:
         if options.context_tar is not None:
-            return Context.from_tar(options.context_tar, self.svc.root / "build" / "tmp")
+            return Context.from_tar(options.context_tar, self.svc.root / "build" / "tmp",
+                                    max_bytes=self.svc.settings.max_context_bytes,
+                                    max_entries=self.svc.settings.max_context_entries)
         if options.context is None:
             raise InvalidArgument("a build needs a context: a directory, or - for a tar on standard input")
         return Context.from_directory(Path(options.context))
@@ -127,13 +132,19 @@ class Builder:
     def _dockerfile_text(self, options: BuildOptions, ctx: Context) -> str:
         name = options.dockerfile or "Dockerfile"
         if options.context_tar is not None or options.dockerfile is None:
-            path = ctx.resolve(ctx.clean_source(name, "Dockerfile"), "Dockerfile", name)
-        else:
-            path = Path(name)  # -f is relative to where the command runs, as with docker build
+            try:
+                return ctx.read_file(name, "Dockerfile").decode(errors="replace")
+            except (NotFound, FileNotFoundError):
+                raise NotFound(f"Cannot locate specified Dockerfile: {name}") from None
         try:
-            return path.read_text()
+            # -f is relative to where the command runs, as with docker build: the caller's own file
+            with open(name, "rb") as f:
+                data = f.read(MAX_DOCKERFILE + 1)
         except (FileNotFoundError, IsADirectoryError):
             raise NotFound(f"Cannot locate specified Dockerfile: {name}") from None
+        if len(data) > MAX_DOCKERFILE:
+            raise InvalidArgument(f"the Dockerfile {name} is larger than {MAX_DOCKERFILE} bytes")
+        return data.decode(errors="replace")
 
     def emit(self, text: str) -> None:
         self.progress(BuildLine(text, self.step_no, self.total))
@@ -410,6 +421,7 @@ class Builder:
         path = self.lexer.process_word(" ".join(ins.args), sb.env())
         base = sb.cfg.get("WorkingDir") or "/"
         full = posixpath.normpath(posixpath.join(base, path))
+        runconfig.workdir(full, f"Dockerfile line {ins.line}: WORKDIR")  # never into /proc or /sys
         self._meta_step(sb, ins, lambda c: c.__setitem__("WorkingDir", full), f"WORKDIR {full}")
 
     def _do_stopsignal(self, sb, ins):
@@ -468,34 +480,17 @@ class Builder:
     # -- users ---------------------------------------------------------------------
 
     def _resolve_user(self, view: StackView, spec: str, what: str) -> tuple[int, int]:
-        user, _, group = spec.partition(":")
-        uid = gid = None
-        passwd = view.read_text("/etc/passwd") or ""
-        if user.isdigit():
-            uid = int(user)
-        for line in passwd.splitlines():
-            f = line.split(":")
-            if len(f) >= 4 and (f[0] == user or (uid is not None and f[2] == str(uid))):
-                uid, gid = int(f[2]), int(f[3])
-                break
-        if uid is None:
-            raise NotFound(f"{what}: unable to find user {user}: no matching entries in passwd file")
-        if group:
-            if group.isdigit():
-                gid = int(group)
-            else:
-                gid = None
-                for line in (view.read_text("/etc/group") or "").splitlines():
-                    f = line.split(":")
-                    if len(f) >= 3 and f[0] == group:
-                        gid = int(f[2])
-                        break
-                if gid is None:
-                    raise NotFound(f"{what}: unable to find group {group}: no matching entries in group file")
-        return uid, gid or 0
+        """USER and --chown, resolved in the image's own /etc/passwd and /etc/group as a container's are
+        (``engine.containers.users``); the files are read inside the image, bounded, regular files only."""
+        try:
+            user = resolve_user(spec, view.read_text("/etc/passwd") or "", view.read_text("/etc/group") or "")
+        except InvalidArgument as exc:
+            raise NotFound(f"{what}: {exc}") from None
+        return user.uid, user.gid
 
     def _view(self, state: State) -> StackView:
-        return StackView([self.svc.layer_dir(layer.diff_id) / "fs" for layer in state.layers])
+        what = f"build stage (from image {short_id(state.base_id)})" if state.base_id else "build stage"
+        return StackView([self.svc.layer_dir(layer.diff_id) / "fs" for layer in state.layers], what=what)
 
     # -- COPY and ADD -------------------------------------------------------------
 
@@ -526,9 +521,12 @@ class Builder:
             chmod = int(ins.flags["chmod"], 8)
         workdir = sb.cfg.get("WorkingDir") or "/"
         dest_abs = posixpath.normpath(posixpath.join(workdir, dest))
-        # (target path in image, source path on disk, lstat) for every entry, then archives to extract.
-        files: list[tuple[str, Path, os.stat_result]] = []
-        archives: list[tuple[str, Path]] = []
+        # (target path in image, source entry, lstat) for every entry, then archives to extract. A directory
+        # source brings its content: its destination (``dir_dests``) is made 0755 root when missing, as Docker
+        # and Buildah do, never with the source directory's own mode.
+        files: list[tuple[str, Found, os.stat_result]] = []
+        archives: list[tuple[str, Found]] = []
+        dir_dests: set[str] = set()
         content = hashlib.sha256()
         if "from" in ins.flags:
             src_state = self._from_state(self.lexer.process_word(ins.flags["from"], self.meta), sb, what)
@@ -550,7 +548,7 @@ class Builder:
                 base = dest_abs if (is_dir or not dest_dir) else posixpath.join(dest_abs, posixpath.basename(resolved))
                 for rel, real, st in src_view.walk(resolved):
                     if rel == "." and is_dir:
-                        files.append((base, real, st))
+                        dir_dests.add(base)
                         continue
                     files.append((base if rel == "." else posixpath.join(base, rel), real, st))
         else:
@@ -561,12 +559,12 @@ class Builder:
                                       "must be a directory and end with a /")
             dest_dir = dest.endswith("/") or many or view.is_dir(dest_abs)
             for src, entry in selected:
-                if add and not entry.is_dir and _is_archive(entry.path):
-                    archives.append((dest_abs, entry.path))
+                if add and stat.S_ISREG(entry.st.st_mode) and _is_archive(entry.source):
+                    archives.append((dest_abs, entry.source))
                     content.update(f"archive {dest_abs} ".encode())
-                    content.update(_file_digest(entry.path).encode())
+                    content.update(_file_digest(entry.source).encode())
                     continue
-                self._context_files(entry, dest_abs, dest_dir, files)
+                self._context_files(entry, dest_abs, dest_dir, files, dir_dests)
         # Destinations go through the image's own symlinks (/bin -> usr/bin), never the host's.
         resolved: dict[str, str] = {}
 
@@ -577,8 +575,11 @@ class Builder:
             return posixpath.join(resolved[parent], posixpath.basename(target))
         files = [(in_image(t), real, st) for t, real, st in files]
         archives = [(view.resolve_path(d), a) for d, a in archives]
+        dir_dests = {view.resolve_path(d) for d in dir_dests}
         for target, real, st in files:
             content.update(_describe(target, real, st, chown, chmod).encode())
+        for d in sorted(dir_dests):
+            content.update(f"directory {d}\n".encode())
         key = self._step_key(sb.state, ins.original, self._used_args(sb), content.hexdigest())
         hit = self._cached(key)
         created_by = f"{ins.cmd} {' '.join(words)} # buildkit"
@@ -590,8 +591,8 @@ class Builder:
                 written: set[str] = set()
                 own = {t.strip("/") for t, _, st in files if stat.S_ISDIR(st.st_mode)}
                 for target in sorted({posixpath.dirname(t) for t, _, _ in files} | {posixpath.dirname(d) for d, _ in archives}
-                                     | {d for d, _ in archives}):
-                    self._parents(lt, view, target, written, own)
+                                     | {d for d, _ in archives} | dir_dests):
+                    self._parents(lt, view, target, written, own, dir_dests, chown)
                 for target, real, st in files:
                     name = target.lstrip("/")
                     if not name or name in written:
@@ -602,7 +603,8 @@ class Builder:
                         mode = chmod
                     lt.add(real, name, st=st, uid=chown[0] if chown else 0, gid=chown[1] if chown else 0, mode=mode)
                 for dest_path, archive in archives:
-                    _extract_into(lt, archive, dest_path.lstrip("/"), what)
+                    _extract_into(lt, archive, dest_path.lstrip("/"), what, max_bytes=self.svc.settings.max_layer_bytes,
+                                  max_entries=self.svc.settings.max_layer_entries)
                 record = store_layer(self.svc, lt.finish(), self.created, what)
             new = sb.state.copy()
             new.layers.append(record)
@@ -611,18 +613,24 @@ class Builder:
             sb.state = new
         self.emit(f" ---> {short_id(sb.state.id())}")
 
-    def _context_files(self, entry: Entry, dest_abs: str, dest_dir: bool, files: list) -> None:
+    def _context_files(self, entry: Entry, dest_abs: str, dest_dir: bool, files: list, dir_dests: set) -> None:
         if entry.is_dir:
+            dir_dests.add(dest_abs)  # the directory's content goes there; the directory itself is not copied
+            prefix = "" if entry.rel == "." else entry.rel + "/"
             for e in self.ctx.walk(entry.rel):
-                rel = os.path.relpath(e.path, entry.path).replace(os.sep, "/")
-                files.append((dest_abs if rel == "." else posixpath.join(dest_abs, rel), e.path, os.lstat(e.path)))
+                if e.rel == entry.rel:
+                    continue
+                rel = e.rel[len(prefix):]
+                files.append((posixpath.join(dest_abs, rel), e.source, e.st))
         else:
-            target = posixpath.join(dest_abs, posixpath.basename(entry.rel)) if dest_dir else dest_abs
-            files.append((target, entry.path, os.stat(entry.path)))  # the top source's symlink is followed (inside)
+            target = posixpath.join(dest_abs, entry.name) if dest_dir else dest_abs
+            files.append((target, entry.source, entry.st))  # the top source's symlink is followed (inside)
 
-    def _parents(self, lt: LayerTar, view: StackView, directory: str, written: set[str], own: set[str]) -> None:
+    def _parents(self, lt: LayerTar, view: StackView, directory: str, written: set[str], own: set[str],
+                 dir_dests: set[str] = frozenset(), chown=None) -> None:
         """Directory entries for ``directory`` and its parents: existing ones keep the lower layers' metadata;
-        new ones that the copy itself brings (``own``) are left to it, with its owner and mode."""
+        new ones that the copy itself brings (``own``) are left to it, with its owner and mode; other new ones
+        are 0755 root, except that the destination of a directory's content (``dir_dests``) takes --chown."""
         parts = [p for p in directory.split("/") if p]
         for i in range(len(parts)):
             name = "/".join(parts[:i + 1])
@@ -637,6 +645,8 @@ class Builder:
             if hit is not None and stat.S_ISDIR(hit[1].st_mode):
                 st = hit[1]
                 lt.add_dir(name, mode=st.st_mode & 0o7777, uid=st.st_uid, gid=st.st_gid, mtime=st.st_mtime)
+            elif chown and "/" + name in dir_dests:
+                lt.add_dir(name, uid=chown[0], gid=chown[1], mtime=0)
             else:
                 lt.add_dir(name, mtime=0)  # the epoch, as BuildKit: the same COPY gives the same layer
 
@@ -721,6 +731,7 @@ class Builder:
         created = state.history[-1]["created"] if state.history else now(self.epoch)
         doc = {**config, "created": created,
                "rootfs": {"type": "layers", "diff_ids": state.diff_ids}, "history": state.history}
+        runconfig.check_image(doc, "build")
         config_bytes = canonical_json(doc)
         image_id = self.svc.blobs.put(config_bytes, what="build: image config")
         manifest = {
@@ -754,15 +765,15 @@ def _is_platform(config: dict, platform: str) -> bool:
     return not (want.variant and config.get("variant") and config["variant"] != want.variant)
 
 
-def _file_digest(path: Path) -> str:
+def _file_digest(source: Found) -> str:
     h = hashlib.sha256()
-    with open(path, "rb") as f:
+    with source.open() as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
 
 
-def _describe(target: str, real: Path, st: os.stat_result, chown, chmod) -> str:
+def _describe(target: str, real: Found, st: os.stat_result, chown, chmod) -> str:
     """One copied entry for the cache key: name, type, mode, owner, size, content; never mtime."""
     kind = stat.S_IFMT(st.st_mode)
     mode = chmod if chmod is not None and not stat.S_ISLNK(st.st_mode) else st.st_mode & 0o7777
@@ -771,39 +782,50 @@ def _describe(target: str, real: Path, st: os.stat_result, chown, chmod) -> str:
     if stat.S_ISREG(st.st_mode):
         extra = _file_digest(real)
     elif stat.S_ISLNK(st.st_mode):
-        extra = os.readlink(real)
+        extra = real.readlink()
     return json.dumps([target, kind, mode, owner, st.st_size if stat.S_ISREG(st.st_mode) else 0, extra]) + "\n"
 
 
-def _is_archive(path: Path) -> bool:
+def _is_archive(source: Found) -> bool:
+    """Whether a context file is a tar (plain or compressed) that ADD unpacks; read through its descriptor."""
     try:
-        with open(path, "rb") as f:
-            head = f.read(6)
-        if head.startswith((b"\x1f\x8b", b"BZh", b"\xfd7zXZ")):
-            return tarfile.is_tarfile(path)
-        return tarfile.is_tarfile(path)
-    except OSError:
+        with source.open() as f:
+            return tarfile.is_tarfile(f)
+    except (OSError, EOFError):
         return False
 
 
-def _extract_into(lt: LayerTar, archive: Path, dest: str, what: str) -> None:
-    """ADD of a local tar: its entries go under ``dest``; names that climb out are refused."""
-    with tarfile.open(archive, "r:*") as tar:
-        for m in tar:
+def _extract_into(lt: LayerTar, archive: Found, dest: str, what: str, *, max_bytes: int, max_entries: int) -> None:
+    """ADD of a local tar: its entries go under ``dest``; names that climb out are refused; entries and bytes
+    (a sparse member counts its full size) are capped as a layer's are, before anything is written."""
+    name = posixpath.basename(archive.path)
+    total = entries = 0
+    with archive.open() as f, open_tar(f, f"{what}: archive {name}", mode="r:*") as tar:
+        for m in members(tar, f"{what}: archive {name}"):
+            entries += 1
+            total += m.size if m.isreg() else 0
+            if entries > max_entries:
+                raise UnsafeContent(f"{what}: archive {name}: more than {max_entries} entries (setting "
+                                    "max_layer_entries); refused")
+            if total > max_bytes:
+                raise UnsafeContent(f"{what}: archive {name}: its files hold more than the cap of {max_bytes} bytes "
+                                    "(setting max_layer_bytes), a sparse file counting its full size; refused")
             rel = posixpath.normpath(m.name.lstrip("/"))
             if rel == "." and not m.isdir():
                 continue
             if rel == ".." or rel.startswith("../"):
-                raise UnsafeContent(f"{what}: archive {archive.name}: entry {m.name!r} climbs out; refused")
+                raise UnsafeContent(f"{what}: archive {name}: entry {m.name!r} climbs out; refused")
             if posixpath.basename(rel).startswith(".wh."):
-                raise UnsafeContent(f"{what}: archive {archive.name}: entry {m.name!r} looks like a whiteout; refused")
+                raise UnsafeContent(f"{what}: archive {name}: entry {m.name!r} looks like a whiteout; refused")
             info = tarfile.TarInfo(posixpath.join(dest, rel).strip("/") if rel != "." else dest)
             for attr in ("type", "mode", "uid", "gid", "mtime", "size", "linkname", "devmajor", "devminor"):
                 setattr(info, attr, getattr(m, attr))
+            if m.isreg():
+                info.type = tarfile.REGTYPE  # a sparse member is written out whole (and was counted so)
             if m.islnk():
                 link = posixpath.normpath(m.linkname.lstrip("/"))
                 if link == ".." or link.startswith("../"):
-                    raise UnsafeContent(f"{what}: archive {archive.name}: hardlink {m.name!r} climbs out; refused")
+                    raise UnsafeContent(f"{what}: archive {name}: hardlink {m.name!r} climbs out; refused")
                 info.linkname = posixpath.join(dest, link).strip("/")
             if not info.name:
                 continue

@@ -5,15 +5,21 @@ temporary directory under the engine root); ``.dockerignore`` leaves files out o
 it. A *source* is what ``COPY``/``ADD`` names: a path or a glob relative to the
 context root.
 
-Safety: a source that climbs out (``../x``), an absolute source, and a source
-whose path goes through a symlink pointing outside the context are refused with
-a message naming the source. Symlinks *inside* a copied directory are copied as
-symlinks, never followed, so they cannot bring host files in.
+Safety: every name is resolved inside the context by ``engine.fs.resolve`` in its
+``BENEATH`` mode: a source that climbs out (``../x``), an absolute source, and a
+source whose path goes through a symlink pointing outside the context are refused
+with a message naming the source. ``.dockerignore`` applies to the path a source
+*resolves to* as well as to the name written, so a link to an ignored file does not
+bring it in (nor does a glob that matches such a link). Symlinks *inside* a copied
+directory are copied as symlinks, never followed, so they cannot bring host files
+in. Files are opened through descriptors and must be regular files (a FIFO never
+blocks a build). A context sent as a tar is unpacked with the engine's own safe
+extraction (``engine.fs.extract``), capped in entries and bytes written.
 
     ctx = Context.from_directory(Path("app"))
-    for entry in ctx.select(["src/*.py"], "COPY"):    # [Entry(rel, path, is_dir)]
-        ...
-    ctx.close()                                       # removes an unpacked tar context
+    for src, entry in ctx.select(["src/*.py"], "COPY"):   # (source, Entry(rel, is_dir, st, source))
+        with entry.source.open() as f: ...
+    ctx.close()                                          # removes an unpacked tar context
 """
 
 from __future__ import annotations
@@ -23,22 +29,32 @@ import posixpath
 import re
 import shutil
 import stat
-import tarfile
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from engine.build.dockerignore import IgnoreMatcher
-from engine.errors import InvalidArgument, NotFound, UnsafeContent
+from engine.errors import EngineError, InvalidArgument, NotFound, UnsafeContent
+from engine.fs.extract import Extractor, open_tar
+from engine.fs.resolve import BENEATH, Found, LinkLoop, PathEscape, Root, lstat_at
 
-MAX_SYMLINK_HOPS = 40
+MAX_IGNORE_FILE = 1 << 20
+MAX_DOCKERFILE = 16 << 20
 
 
 @dataclass
 class Entry:
-    rel: str        # relative to the context root, "/"-separated ("." for the root)
-    path: Path      # on disk
+    rel: str                # relative to the context root, "/"-separated ("." for the root), no link on the way
     is_dir: bool
+    st: os.stat_result      # lstat (for a source named through a link: the target's)
+    source: Found           # opens it again inside the context
+    name: str = ""          # the name the source was given (a link's own name), for the destination
+
+
+class ContextExtractor(Extractor):
+    noun = "build context"
+    bytes_setting = "max_context_bytes"
+    entries_setting = "max_context_entries"
 
 
 def _glob_regex(pattern: str) -> re.Pattern:
@@ -69,14 +85,6 @@ def _glob_regex(pattern: str) -> re.Pattern:
     return re.compile("^" + "".join(out) + "$", re.S)
 
 
-def _checked_keeping_metadata(member: tarfile.TarInfo, dest: str) -> tarfile.TarInfo:
-    """tarfile's ``data`` filter for the paths (it raises ``FilterError``), the member's own mode and owner."""
-    checked = tarfile.data_filter(member, dest)
-    mode = None if member.issym() else member.mode
-    return checked.replace(mode=mode, uid=member.uid, gid=member.gid, uname=member.uname, gname=member.gname,
-                           deep=False)
-
-
 def has_glob(s: str) -> bool:
     return any(c in s for c in "*?[")
 
@@ -85,8 +93,18 @@ class Context:
     def __init__(self, root: Path, owned: bool = False):
         self.root = Path(root).resolve()
         self.owned = owned  # unpacked by us: removed by close()
-        ignore = self.root / ".dockerignore"
-        text = ignore.read_text(errors="replace") if ignore.is_file() and not ignore.is_symlink() else ""
+        self.fs = Root(self.root, what="build context", mode=BENEATH)
+        try:
+            text = self.fs.read_file(".dockerignore", max_bytes=MAX_IGNORE_FILE).decode(errors="replace")
+        except (FileNotFoundError, NotADirectoryError):
+            text = ""
+        except PathEscape:
+            self.fs.close()
+            raise UnsafeContent("build context: .dockerignore is a symlink that points outside the build context; "
+                                "refused") from None
+        except BaseException:
+            self.fs.close()
+            raise
         self.ignore = IgnoreMatcher.parse(text)
 
     @classmethod
@@ -97,23 +115,21 @@ class Context:
         return cls(path)
 
     @classmethod
-    def from_tar(cls, stream, tmp_dir: Path) -> "Context":
-        """Unpack a context tar (plain or compressed): nothing lands outside, every entry keeps its mode and owner.
-
-        The path checks are those of tarfile's ``data`` filter (absolute names taken
-        relative to the context, ``..`` and links out refused, no device nodes); its
-        changes to metadata are not taken, so that a ``-`` context gives the same layers
-        as the same directory would.
-        """
+    def from_tar(cls, stream, tmp_dir: Path, *, max_bytes: int = 16 << 30, max_entries: int = 1_000_000) -> "Context":
+        """Unpack a context tar (plain or compressed) with the engine's safe extraction: nothing lands outside,
+        every entry keeps its mode and owner, device nodes and hardlinks out are refused, and the entries and
+        the bytes written (a sparse file counts its full size) are capped."""
         tmp_dir.mkdir(parents=True, exist_ok=True)
         dest = Path(tempfile.mkdtemp(dir=tmp_dir, prefix="context-"))
         try:
-            with tarfile.open(fileobj=stream, mode="r|*") as tar:
-                tar.extractall(dest, filter=_checked_keeping_metadata, numeric_owner=True)
-        except tarfile.FilterError as exc:
+            with Root(dest, what="build context tar", mode=BENEATH) as root, \
+                    open_tar(stream, "build context tar") as tar:
+                ContextExtractor(root, "build context tar", max_entries=max_entries, max_bytes=max_bytes,
+                                 devices=False).extract(tar)
+        except EngineError:
             shutil.rmtree(dest, ignore_errors=True)
-            raise UnsafeContent(f"build context tar: {exc}; refused") from None
-        except (tarfile.TarError, EOFError, OSError) as exc:
+            raise
+        except (EOFError, OSError) as exc:
             shutil.rmtree(dest, ignore_errors=True)
             raise InvalidArgument(f"build context is not a valid tar archive: {exc}") from None
         except BaseException:
@@ -122,15 +138,12 @@ class Context:
         return cls(dest, owned=True)
 
     def close(self) -> None:
+        self.fs.close()
         if self.owned:
             shutil.rmtree(self.root, ignore_errors=True)
 
     def size(self) -> int:
-        total = 0
-        for e in self.walk("."):
-            if not e.is_dir:
-                total += e.path.lstat().st_size
-        return total
+        return sum(e.st.st_size for e in self.walk(".") if stat.S_ISREG(e.st.st_mode))
 
     # -- names -------------------------------------------------------------
 
@@ -143,40 +156,48 @@ class Context:
             raise UnsafeContent(f"{what}: forbidden path outside the build context: {src}")
         return rel
 
-    def resolve(self, rel: str, what: str, src: str) -> Path:
-        """The on-disk path of ``rel``, following symlinks on the way (the last one too); refused if it leaves."""
-        parts = [p for p in rel.split("/") if p not in ("", ".")]
-        done: list[str] = []
-        hops = 0
-        while parts:
-            part = parts.pop(0)
-            if part == "..":
-                if not done:
-                    raise UnsafeContent(f"{what}: source {src!r} leads outside the build context; refused")
-                done.pop()
-                continue
-            candidate = self.root.joinpath(*done, part)
-            try:
-                st = os.lstat(candidate)
-            except FileNotFoundError:
-                raise NotFound(f"{what}: file not found in build context or excluded by .dockerignore: {src}") from None
-            if stat.S_ISLNK(st.st_mode):
-                hops += 1
-                if hops > MAX_SYMLINK_HOPS:
-                    raise UnsafeContent(f"{what}: source {src!r}: too many levels of symbolic links")
-                target = os.readlink(candidate)
-                if target.startswith("/"):
-                    raise UnsafeContent(f"{what}: source {src!r} is a symlink that points outside the build "
-                                        f"context ({target}); refused")
-                parts = [p for p in target.split("/") if p not in ("", ".")] + parts
-                continue
-            done.append(part)
-        return self.root.joinpath(*done)
+    def resolve(self, rel: str, what: str, src: str) -> str:
+        """The in-context path ``rel`` leads to (links followed, the last one too), relative, "." for the root.
+        Refused if a link leads outside; NotFound if it is not there."""
+        try:
+            resolved = self.fs.resolve(rel)
+            st = self.fs.stat(resolved)
+        except PathEscape:
+            raise UnsafeContent(f"{what}: source {src!r} leads outside the build context (through a symlink or "
+                                "'..'); refused") from None
+        except LinkLoop:
+            raise UnsafeContent(f"{what}: source {src!r}: too many levels of symbolic links (a loop or a long "
+                                "chain); refused") from None
+        if st is None:
+            raise NotFound(f"{what}: file not found in build context or excluded by .dockerignore: {src}")
+        return resolved.lstrip("/") or "."
+
+    def entry(self, rel: str, name: str = "") -> Entry:
+        """The entry at a resolved ``rel`` (no link on the way; the last name itself not followed)."""
+        st = self.fs.stat(rel)
+        if st is None:
+            raise NotFound(f"file not found in build context: {rel}")
+        path = "/" if rel == "." else "/" + rel
+        return Entry(rel, stat.S_ISDIR(st.st_mode), st, Found(str(self.root), path, "build context"),
+                     name or posixpath.basename(rel))
+
+    def read_file(self, src: str, what: str, max_bytes: int = MAX_DOCKERFILE) -> bytes:
+        """A regular file of the context (the Dockerfile), links followed inside; bounded."""
+        rel = self.resolve(self.clean_source(src, what), what, src)
+        try:
+            return self.fs.read_file(rel, max_bytes=max_bytes, follow=False)
+        except IsADirectoryError:
+            raise NotFound(f"{what}: {src} is a directory") from None
 
     # -- selecting -----------------------------------------------------------
 
+    def _excluded(self, what: str, src: str) -> NotFound:
+        return NotFound(f"{what}: file not found in build context or excluded by .dockerignore: {src}")
+
     def select(self, sources: list[str], what: str) -> list[tuple[str, Entry]]:
-        """The context entries the sources name, as (source text, entry); refused or NotFound clearly."""
+        """The context entries the sources name, as (source text, entry); refused or NotFound clearly.
+
+        ``.dockerignore`` is asked about the name as written *and* the path it resolves to."""
         out = []
         for src in sources:
             rel = self.clean_source(src, what)
@@ -184,47 +205,54 @@ class Context:
                 rx = _glob_regex(rel)
                 depth = rel.count("/") + 1
                 hits = [e for e in self.walk(".", max_depth=depth) if e.rel != "." and rx.match(e.rel)]
-                if not hits:
+                chosen = []
+                for e in hits:
+                    real = self.resolve(e.rel, what, src)
+                    if real != "." and self.ignore.ignored(real):
+                        continue  # a link to an ignored file: it stays out
+                    chosen.append((src, self.entry(real, posixpath.basename(e.rel))))
+                if not chosen:
                     raise NotFound(f"{what}: no source files were specified or matched {src!r} "
                                    "(file not found in build context or excluded by .dockerignore)")
-                for e in hits:
-                    out.append((src, Entry(e.rel, self.resolve(e.rel, what, src), e.is_dir or self._isdir(e.rel, what, src))))
+                out.extend(chosen)
                 continue
             if rel != "." and self.ignore.ignored(rel):
-                raise NotFound(f"{what}: file not found in build context or excluded by .dockerignore: {src}")
-            path = self.resolve(rel, what, src)
-            real_rel = os.path.relpath(path, self.root).replace(os.sep, "/")
-            if real_rel != "." and self.ignore.ignored(real_rel):
-                raise NotFound(f"{what}: file not found in build context or excluded by .dockerignore: {src}")
-            out.append((src, Entry(real_rel, path, path.is_dir() and not path.is_symlink())))
+                raise self._excluded(what, src)
+            real = self.resolve(rel, what, src)
+            if real != "." and self.ignore.ignored(real):
+                raise self._excluded(what, src)
+            out.append((src, self.entry(real, posixpath.basename(rel))))
         return out
 
-    def _isdir(self, rel: str, what: str, src: str) -> bool:
-        p = self.resolve(rel, what, src)
-        return p.is_dir() and not p.is_symlink()
-
     def walk(self, rel: str, max_depth: int | None = None):
-        """Entries under ``rel`` (itself first), sorted, without ignored ones; symlinks are not followed."""
-        base = self.root if rel == "." else self.root / rel
-        yield Entry(rel, base, base.is_dir() and not base.is_symlink())
-        if not (base.is_dir() and not base.is_symlink()):
+        """Entries under a resolved ``rel`` (itself first), sorted, without ignored ones; symlinks are not followed."""
+        top = self.entry(rel)
+        yield top
+        if not top.is_dir:
             return
-        yield from self._walk(base, "" if rel == "." else rel, 1, max_depth)
+        yield from self._walk("" if rel == "." else rel, 1, max_depth)
 
-    def _walk(self, directory: Path, rel: str, depth: int, max_depth: int | None):
+    def _walk(self, rel: str, depth: int, max_depth: int | None):
         try:
-            names = sorted(os.listdir(directory))
+            fd = self.fs.open_dir(rel or ".", follow=False)
         except OSError:
             return
-        for name in names:
+        try:
+            listed = []
+            for name in sorted(os.listdir(fd)):
+                st = lstat_at(fd, name)
+                if st is not None:
+                    listed.append((name, st))
+        finally:
+            os.close(fd)
+        for name, st in listed:
             child_rel = f"{rel}/{name}" if rel else name
-            path = directory / name
-            is_dir = stat.S_ISDIR(os.lstat(path).st_mode)
+            is_dir = stat.S_ISDIR(st.st_mode)
             if self.ignore.ignored(child_rel):
                 if is_dir and self.ignore.may_hold_exceptions(child_rel):
                     if max_depth is None or depth < max_depth:
-                        yield from self._walk(path, child_rel, depth + 1, max_depth)
+                        yield from self._walk(child_rel, depth + 1, max_depth)
                 continue
-            yield Entry(child_rel, path, is_dir)
+            yield Entry(child_rel, is_dir, st, Found(str(self.root), "/" + child_rel, "build context"))
             if is_dir and (max_depth is None or depth < max_depth):
-                yield from self._walk(path, child_rel, depth + 1, max_depth)
+                yield from self._walk(child_rel, depth + 1, max_depth)

@@ -22,6 +22,7 @@ import tarfile
 import tempfile
 from pathlib import Path
 
+from engine.fs.resolve import Found
 from engine.images import mediatypes, whiteout
 from engine.images.compression import PeekReader, file_chunks
 from engine.images.service import Created, ImageService
@@ -64,11 +65,15 @@ class LayerTar:
         info.type, info.mode, info.uid, info.gid, info.mtime = tarfile.DIRTYPE, mode, uid, gid, int(mtime)
         self.add_info(info)
 
-    def add(self, path: Path, name: str, *, uid: int | None = None, gid: int | None = None,
+    def add(self, path: Path | Found, name: str, *, uid: int | None = None, gid: int | None = None,
             mode: int | None = None, st: os.stat_result | None = None, xattrs: bool = False,
             hardlinks: bool = False) -> None:
-        """Add the file system object at ``path`` (not followed) as ``name``; owner/mode overridable."""
-        st = st or os.lstat(path)
+        """Add the file system object at ``path`` (not followed) as ``name``; owner/mode overridable.
+
+        ``path`` is a ``Found`` (an entry of a build context or a layer, opened again inside its root) or a
+        path of the engine's own (a RUN step's upper directory, which nothing changes any more)."""
+        found = isinstance(path, Found)
+        st = st or (path.lstat() if found else os.lstat(path))
         info = tarfile.TarInfo(name.strip("/"))
         info.mode = (mode if mode is not None else st.st_mode) & 0o7777
         info.uid = st.st_uid if uid is None else uid
@@ -86,9 +91,9 @@ class LayerTar:
             info.type = tarfile.DIRTYPE
         elif stat.S_ISREG(st.st_mode):
             info.type, info.size = tarfile.REGTYPE, st.st_size
-            fileobj = open(path, "rb")
+            fileobj = path.open() if found else _open_regular(path)
         elif stat.S_ISLNK(st.st_mode):
-            info.type, info.linkname = tarfile.SYMTYPE, os.readlink(path)
+            info.type, info.linkname = tarfile.SYMTYPE, path.readlink() if found else os.readlink(path)
         elif stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode):
             info.type = tarfile.CHRTYPE if stat.S_ISCHR(st.st_mode) else tarfile.BLKTYPE
             info.devmajor, info.devminor = os.major(st.st_rdev), os.minor(st.st_rdev)
@@ -96,7 +101,7 @@ class LayerTar:
             info.type = tarfile.FIFOTYPE
         else:
             return  # sockets are never part of a layer
-        if xattrs:
+        if xattrs and not found:
             for key, value in _xattrs(path).items():
                 info.pax_headers["SCHILY.xattr." + key] = value.decode("utf-8", "surrogateescape")
         try:
@@ -136,6 +141,15 @@ class LayerTar:
                     self.add(path, rel, st=st, xattrs=True, hardlinks=True)
                 changes += 1
         return changes
+
+
+def _open_regular(path: Path):
+    """A regular file of our own, opened without following a link at its end and without blocking."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise OSError(f"{path} is no longer a regular file")
+    return os.fdopen(fd, "rb")
 
 
 def _xattrs(path: Path) -> dict[str, bytes]:

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Protocol
 
 from engine.errors import InvalidArgument, NotFound
+from engine.images import runconfig
 
 
 @dataclass
@@ -39,8 +40,10 @@ class ImageConfig:
     exposed_ports: list[str] = field(default_factory=list)   # EXPOSE: "80/tcp"; what -P publishes
 
     @classmethod
-    def from_oci(cls, c: dict | None) -> "ImageConfig":
-        c = c or {}
+    def from_oci(cls, c: dict | None, what: str = "image") -> "ImageConfig":
+        """The run config of an image config's ``config`` object, validated again (``engine.images.runconfig``):
+        a field stored before the checks existed, or laid out by hand, is refused here naming it."""
+        c = runconfig.normalise(c, what)
         return cls(env=list(c.get("Env") or []), cmd=list(c.get("Cmd") or []),
                    entrypoint=list(c.get("Entrypoint") or []), working_dir=c.get("WorkingDir") or "",
                    user=c.get("User") or "", labels=dict(c.get("Labels") or {}),
@@ -80,7 +83,7 @@ class DirectoryImageSource:
         config = json.loads((d / "config.json").read_text())
         layers = sorted((p for p in (d / "layers").iterdir() if p.name.isdigit()), key=lambda p: int(p.name))
         return ResolvedImage(id=config.get("id") or "sha256:" + name, reference=reference,
-                             config=ImageConfig.from_oci(config.get("config")), layers=layers)
+                             config=ImageConfig.from_oci(config.get("config"), f"image {reference}"), layers=layers)
 
 
 class EngineImageSource:
@@ -119,7 +122,7 @@ class EngineImageSource:
             self.say(f"Unable to find image '{reference}' locally")
             self._pull(reference)
             info = self.engine.inspect_image(reference)
-        return ResolvedImage(id=info["Id"], reference=reference, config=ImageConfig.from_oci(info.get("Config")),
+        return ResolvedImage(id=info["Id"], reference=reference, config=ImageConfig.from_oci(info.get("Config"), f"image {reference}"),
                              layers=list(self.engine.layer_stack(info["Id"])))
 
 

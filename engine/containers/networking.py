@@ -25,6 +25,7 @@ import ipaddress
 from dataclasses import dataclass, field
 from typing import Callable
 
+from engine import ids
 from engine.errors import InvalidArgument
 from engine.network import names
 from engine.network import ports as portspec
@@ -102,6 +103,7 @@ def network_config(opts, *, default: str, find_network: Callable, find_container
                 raise InvalidArgument(f"conflicting options: {flag} and the network mode container:")
         cfg.mode = f"container:{find_container(target)}"
         return cfg
+    ids.network_name(mode)  # a name or an id, never a path or a stray key
     network = find_network(mode)  # NotFound: "network web not found"
     if network.default and opts.ip:
         raise InvalidArgument("user specified IP address is supported on user defined networks only")

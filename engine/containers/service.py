@@ -44,7 +44,8 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from engine.containers import networking
+from engine import ids
+from engine.containers import mountpoints, networking
 from engine.containers import restart as policies
 from engine.containers.images import ImageSource, check_pull_policy
 from engine.containers.model import ContainerSummary, ExecOptions, RunOptions, StatsSample, TopResult
@@ -68,7 +69,6 @@ DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 DEFAULT_STOP_TIMEOUT = 10
 INIT_PATH = "/sbin/docker-init"
 RUNNING = ("running", "paused")
-NAME_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
 PACKAGE_PARENT = str(Path(__file__).resolve().parents[2])
 
 
@@ -280,8 +280,8 @@ class Containers:
             raise InvalidArgument("conflicting options: --restart and --rm")
         resources = self._resources(opts)
         mount_specs = self._mount_specs(opts)
-        if opts.name and (not set(opts.name) <= NAME_CHARS or not opts.name[0].isalnum()):
-            raise InvalidArgument(f"invalid container name {opts.name!r}: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")
+        if opts.name:
+            ids.container_name(opts.name)
         stop_signal = opts.stop_signal
         if stop_signal:
             parse_signal(stop_signal)
@@ -328,10 +328,8 @@ class Containers:
             args = list(entrypoint) + list(command)
             if not args:
                 raise InvalidArgument("no command specified: the image has no Cmd or Entrypoint; give one")
-            workdir = opts.workdir or cfg.working_dir or "/"
-            if not workdir.startswith("/"):
-                raise InvalidArgument(f"the working directory {workdir!r} is invalid: it needs to be an absolute path")
-            user = resolve_in_rootfs(opts.user or cfg.user, rootfs)
+            workdir = mountpoints.check_workdir(opts.workdir or cfg.working_dir or "/", f"image {opts.image}")
+            user = resolve_in_rootfs(opts.user or cfg.user, rootfs, what=f"image {opts.image}")
             if not any(e.startswith("HOME=") for e in env):
                 env.append(f"HOME={user.home}")
             path_env = next((e[5:] for e in env if e.startswith("PATH=")), DEFAULT_PATH)
@@ -578,10 +576,12 @@ class Containers:
             for m in rec["MountSpecs"]:
                 if m["type"] == "volume":
                     self.volumes.create(m["source"])
-                    self.volumes.populate(m["source"], Path(str(rootfs) + m["target"]))
+                    self.volumes.populate(m["source"], rootfs, m["target"],
+                                          what=f"container {rec['Name']} (image {rec['Image']})")
             network = self._network_up(rec, cdir)
             networked = True
             spec = ocispec.build(self._spec_options(rec, cdir, network))
+            mountpoints.prepare(rootfs, spec, what=f"container {rec['Name']} (image {rec['Image']})")
             write_json_atomic(cdir / "bundle" / "config.json", spec)
             (self.exit_dir / cid).unlink(missing_ok=True)
             log_path = cdir / "ctr.log"
@@ -710,6 +710,7 @@ class Containers:
     def connect(self, ref: str, network: str, *, ip: str | None = None, aliases: list[str] = (),
                 mac: str | None = None) -> None:
         """``network connect``: live on a running container, and kept for its next starts."""
+        ids.network_name(network)
         cid = self._find(ref)
         with self._locked(cid):
             rec = self.store.load(cid)
@@ -736,6 +737,7 @@ class Containers:
 
     def disconnect(self, ref: str, network: str, *, force: bool = False) -> None:
         """``network disconnect``: live on a running container (its ports through that network go too)."""
+        ids.network_name(network)
         cid = self._find(ref)
         with self._locked(cid):
             rec = self.store.load(cid)
@@ -1033,8 +1035,7 @@ class Containers:
         return cid
 
     def rename(self, ref: str, new_name: str) -> None:
-        if not new_name or not set(new_name) <= NAME_CHARS or not new_name[0].isalnum():
-            raise InvalidArgument(f"invalid container name {new_name!r}: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")
+        ids.container_name(new_name)
         cid = self._find(ref)
         with self.store.names_locked(), self._locked(cid):
             if any(r["Name"] == new_name and r["Id"] != cid for r in self.store.all()):
@@ -1200,9 +1201,9 @@ class Containers:
         if opts.workdir:
             if not opts.workdir.startswith("/"):
                 raise InvalidArgument("the working directory for exec must be an absolute path")
-            process["cwd"] = opts.workdir
+            process["cwd"] = mountpoints.check_workdir(opts.workdir, f"exec in container {rec['Name']}")
         if opts.user:
-            user = resolve_in_rootfs(opts.user, rootfs)
+            user = resolve_in_rootfs(opts.user, rootfs, what=f"container {rec['Name']} (image {rec['Image']})")
             process["user"] = {"uid": user.uid, "gid": user.gid,
                                **({"additionalGids": user.additional_gids} if user.additional_gids else {})}
         if opts.privileged:

@@ -26,6 +26,7 @@ import os
 import tempfile
 from pathlib import Path
 
+from engine import ids
 from engine.errors import NotFound
 
 
@@ -59,12 +60,15 @@ class RecordStore:
         self.dir.mkdir(parents=True, exist_ok=True)
 
     def path(self, cid: str) -> Path:
-        return self.dir / cid
+        """The container's directory; ``cid`` must be a container id (64 hex digits), never a path."""
+        return self.dir / ids.container_id(cid)
 
     def exists(self, cid: str) -> bool:
-        return (self.dir / cid / "record.json").exists()
+        return ids.is_container_id(cid) and (self.dir / cid / "record.json").exists()
 
     def load(self, cid: str) -> dict:
+        if not ids.is_container_id(cid):
+            raise NotFound(f"No such container: {cid}")
         try:
             with open(self.dir / cid / "record.json") as f:
                 return json.load(f)
@@ -72,10 +76,11 @@ class RecordStore:
             raise NotFound(f"No such container: {cid}") from None
 
     def save(self, record: dict) -> None:
-        write_json_atomic(self.dir / record["Id"] / "record.json", record)
+        write_json_atomic(self.path(record["Id"]) / "record.json", record)
 
     def ids(self) -> list[str]:
-        return [p.name for p in self.dir.iterdir() if p.is_dir() and (p / "record.json").exists()]
+        return [p.name for p in self.dir.iterdir()
+                if ids.is_container_id(p.name) and p.is_dir() and (p / "record.json").exists()]
 
     def incomplete(self) -> list[Path]:
         return [p for p in self.dir.iterdir() if p.is_dir() and not (p / "record.json").exists()
@@ -91,7 +96,7 @@ class RecordStore:
         return out
 
     def locked(self, cid: str):
-        return flocked(self.dir / cid / "lock")
+        return flocked(self.path(cid) / "lock")
 
     def names_locked(self):
         return flocked(self.dir / ".names.lock")

@@ -26,7 +26,8 @@ from pathlib import Path
 
 from engine.errors import DigestMismatch, EngineError, InvalidArgument, NotFound, UnsafeContent
 from engine import events
-from engine.images import mediatypes
+from engine.fs.extract import clean_name, members, open_tar
+from engine.images import mediatypes, runconfig
 from engine.images.compression import PeekReader, file_chunks, open_diff, sniff
 from engine.images.model import LoadResult
 from engine.images.service import Created, ImageService, familiar
@@ -35,6 +36,7 @@ from engine.reference import parse
 from engine.store.metadata import ImageRecord, LayerRecord
 
 TAR_MTIME = 0
+MAX_LINK_HOPS = 8  # docker save links a shared layer once; nothing legitimate chains further
 
 
 def _add(tar: tarfile.TarFile, name: str, data: bytes) -> None:
@@ -73,7 +75,7 @@ def save(svc: ImageService, names: list[str], out) -> None:
         _add_dir(tar, "blobs")
         _add_dir(tar, "blobs/sha256")
         for image_id, tags in chosen:
-            config = svc.blobs.read(image_id)
+            config = svc.blobs.read(image_id, svc.settings.max_config_bytes)
             layer_paths, descriptors = [], []
             for layer in svc.meta.layers(image_id):
                 path = "blobs/sha256/" + layer.diff_id.split(":")[1]
@@ -132,26 +134,61 @@ def _is_id(name: str, image_id: str) -> bool:
 
 
 class _Archive:
-    """Random access to the members of a (seekable) tar, refusing names that climb out."""
+    """Random access to the members of a (seekable) tar, read with the engine's bounded tar reader.
 
-    def __init__(self, path: Path, what: str):
+    Opening reads every header once: more than ``max_entries`` members, or members whose full sizes
+    (a sparse member counts its full size) add up to more than ``max_bytes``, or a name that climbs
+    out, refuses the archive before anything is written. A member named through links (``docker
+    save`` links shared layers) is followed inside the archive only: a link out, a loop or a chain
+    longer than ``MAX_LINK_HOPS`` fails at once, naming the member."""
+
+    def __init__(self, path: Path, what: str, *, max_entries: int = 100_000, max_bytes: int = 64 << 30):
         self.what = what
+        self.file = open(path, "rb")
         try:
-            self.tar = tarfile.open(path, mode="r:*")
-        except tarfile.TarError as exc:
-            raise InvalidArgument(f"{what}: not a tar archive: {exc}") from None
-        self.members: dict[str, tarfile.TarInfo] = {}
-        for m in self.tar.getmembers():
-            name = posixpath.normpath(m.name.lstrip("/"))
-            if name.startswith("../") or name == "..":
-                raise UnsafeContent(f"{what}: entry {m.name!r} climbs out with '..'; refused")
-            self.members[name] = m
+            self.tar = open_tar(self.file, what, mode="r:*")
+            self.members: dict[str, tarfile.TarInfo] = {}
+            count = total = 0
+            for m in members(self.tar, what):
+                count += 1
+                if count > max_entries:
+                    raise UnsafeContent(f"{what}: more than {max_entries} entries (setting max_archive_entries); "
+                                        "refused")
+                if m.isreg():
+                    total += m.size
+                    if total > max_bytes:
+                        raise UnsafeContent(f"{what}: its members hold more than the cap of {max_bytes} bytes "
+                                            "(setting max_archive_bytes), a sparse member counting its full size; "
+                                            "refused")
+                name = clean_name(m.name, lambda n, why: UnsafeContent(f"{what}: entry {n!r}: {why}; refused"))
+                self.members[name] = m
+        except BaseException:
+            self.file.close()
+            raise
+
+    def close(self) -> None:
+        self.tar.close()
+        self.file.close()
 
     def member(self, name: str) -> tarfile.TarInfo:
         key = posixpath.normpath(name.lstrip("/"))
         m = self.members.get(key)
-        while m is not None and m.issym():  # docker save links shared layers
-            key = posixpath.normpath(posixpath.join(posixpath.dirname(key), m.linkname))
+        hops = 0
+        while m is not None and (m.issym() or m.islnk()):
+            hops += 1
+            if hops > MAX_LINK_HOPS:
+                raise UnsafeContent(f"{self.what}: {name!r} is reached through more than {MAX_LINK_HOPS} links "
+                                    "(a loop or a long chain); refused")
+            if m.issym():
+                if m.linkname.startswith("/"):
+                    raise UnsafeContent(f"{self.what}: {name!r} is a link to {m.linkname!r}, outside the archive; "
+                                        "refused")
+                target = posixpath.normpath(posixpath.join(posixpath.dirname(key), m.linkname))
+            else:
+                target = posixpath.normpath(m.linkname.lstrip("/"))
+            if target == ".." or target.startswith("../"):
+                raise UnsafeContent(f"{self.what}: {name!r} is a link to {m.linkname!r}, outside the archive; refused")
+            key = target
             m = self.members.get(key)
         if m is None or not m.isfile():
             raise InvalidArgument(f"{self.what}: {name!r} is missing from the archive")
@@ -164,7 +201,7 @@ class _Archive:
         m = self.member(name)
         if m.size > cap:
             raise UnsafeContent(f"{self.what}: {name!r} is {m.size} bytes, over the cap of {cap}; refused")
-        return self.tar.extractfile(m).read()
+        return self.tar.extractfile(m).read(cap + 1)[:cap]
 
     def open(self, name: str):
         return self.tar.extractfile(self.member(name))
@@ -173,26 +210,35 @@ class _Archive:
 def load(svc: ImageService, path: Path, *, progress=None) -> LoadResult:
     """Load every image of a ``docker save``, ``docker-archive:`` or ``oci-archive:`` tar."""
     what = f"archive {Path(path).name}"
-    archive = _Archive(Path(path), what)
+    archive = _Archive(Path(path), what, max_entries=svc.settings.max_archive_entries,
+                       max_bytes=svc.settings.max_archive_bytes)
     created = Created()
     try:
         with svc.writing():
-            if archive.has("manifest.json"):
-                return _load_docker(svc, archive, created, progress)
-            if archive.has("index.json"):
-                return _load_oci(svc, archive, created, progress)
+            try:
+                if archive.has("manifest.json"):
+                    return _load_docker(svc, archive, created, progress)
+                if archive.has("index.json"):
+                    return _load_oci(svc, archive, created, progress)
+            except (KeyError, TypeError, AttributeError, ValueError) as exc:
+                # The archive's JSON has the wrong shape (a hostile or broken archive): say so, keep nothing.
+                raise InvalidArgument(f"{what}: malformed image metadata in the archive ({type(exc).__name__}: "
+                                      f"{exc}); refused") from None
             raise InvalidArgument(f"{what}: neither manifest.json (docker save) nor index.json (OCI) found")
     except BaseException:
         svc.discard(created)
         raise
     finally:
-        archive.tar.close()
+        archive.close()
 
 
 def _ingest(svc: ImageService, archive: _Archive, name: str, created: Created, expected: str | None = None) -> str:
     m = archive.member(name)
     if expected and svc.blobs.has(expected):
         return expected
+    if m.size > svc.settings.max_layer_bytes:
+        raise UnsafeContent(f"{archive.what}: {name!r} is {m.size} bytes, over the cap of "
+                            f"{svc.settings.max_layer_bytes} (setting max_layer_bytes); refused")
     with svc.blobs.writer(expected, m.size, what=f"{archive.what}, {name}") as w:
         src = archive.tar.extractfile(m)
         while chunk := src.read(1 << 20):
@@ -208,9 +254,9 @@ def _record(svc, archive, created, config_bytes: bytes, layer_digests: list[str]
     image_id = sha256(config_bytes)
     try:
         config = json.loads(config_bytes)
-        diff_ids = list(config["rootfs"]["diff_ids"])
-    except (ValueError, KeyError, TypeError):
-        raise InvalidArgument(f"{what}: image config {image_id} is not valid") from None
+    except ValueError:
+        raise InvalidArgument(f"{what}: image config {image_id} is not valid JSON") from None
+    diff_ids = list(runconfig.check_image(config, f"{what}, image {image_id}")["rootfs"]["diff_ids"])
     if len(diff_ids) != len(layer_digests):
         raise InvalidArgument(f"{what}: image {image_id} lists {len(layer_digests)} layers, its config {len(diff_ids)}")
     if not svc.blobs.has(image_id):

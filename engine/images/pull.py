@@ -20,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from engine.errors import DigestMismatch, EngineError, InvalidArgument, Unsupported, UnsafeContent
 from engine import events
-from engine.images import mediatypes
+from engine.images import mediatypes, runconfig
 from engine.images.compression import PeekReader
 from engine.images.model import Progress, PullResult
 from engine.images.service import Created, ImageService, LayerInfo, short_id
@@ -80,16 +80,16 @@ def _pull(svc, reg: RegistryClient, ref, want, progress, created: Created) -> Pu
         raise UnsafeContent(f"{what}: config of {config_desc['size']} bytes is over the cap of {settings.max_config_bytes}; refused")
     image_id = config_desc["digest"]
     if svc.blobs.has(image_id):
-        config_bytes = svc.blobs.read(image_id)
+        config_bytes = svc.blobs.read(image_id, settings.max_config_bytes)
     else:
         config_bytes = reg.get_blob(ref.path, image_id, cap=settings.max_config_bytes, what=f"{what}, config", endpoint=ep)
     if len(config_bytes) != config_desc["size"]:
         raise DigestMismatch(f"{what}: config has {len(config_bytes)} bytes, the manifest says {config_desc['size']}")
     try:
         config = json.loads(config_bytes)
-        diff_ids = list(config["rootfs"]["diff_ids"])
-    except (ValueError, KeyError, TypeError):
-        raise InvalidArgument(f"{what}: the image config is not valid (no rootfs.diff_ids)") from None
+    except ValueError:
+        raise InvalidArgument(f"{what}: the image config is not valid JSON") from None
+    diff_ids = list(runconfig.check_image(config, what)["rootfs"]["diff_ids"])
     layers = doc["layers"]
     if len(diff_ids) != len(layers):
         raise InvalidArgument(f"{what}: the manifest lists {len(layers)} layers, the config {len(diff_ids)}; refused")

@@ -24,7 +24,7 @@ def push(svc: ImageService, name: str, *, credentials=None, config_paths=None, p
     progress = progress or (lambda p: None)
     image_id = svc.resolve(str(ref))
     record = svc.meta.image(image_id)
-    manifest = svc.blobs.read(record.manifest_digest)
+    manifest = svc.blobs.read(record.manifest_digest, svc.settings.max_manifest_bytes)
     layers = svc.meta.layers(image_id)
     blobs = [(layer.blob_digest, layer.blob_size) for layer in layers] + [(image_id, svc.blobs.size(image_id))]
     progress(Progress("", f"The push refers to repository [{ref.repository}]"))

@@ -35,6 +35,7 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from engine import ids
 from engine.errors import Conflict, DigestMismatch, EngineError, InvalidArgument, NotFound
 from engine import events
 from engine.images import usage
@@ -108,14 +109,14 @@ class ImageService:
         return file_lock(self.locks_dir / "gc.lock")
 
     def layer_lock(self, diff_id: str):
-        return file_lock(self.locks_dir / f"layer-{diff_id.replace(':', '-')}.lock")
+        return file_lock(self.locks_dir / f"layer-{ids.diff_id(diff_id).replace(':', '-')}.lock")
 
     # -- layers ----------------------------------------------------------
 
     def layer_dir(self, diff_id: str) -> Path:
-        algorithm, _, hexpart = diff_id.partition(":")
-        if algorithm != "sha256" or len(hexpart) != 64:
-            raise InvalidArgument(f"invalid diff id {diff_id!r}")
+        algorithm, _, hexpart = ids.diff_id(diff_id).partition(":")
+        if algorithm != "sha256":
+            raise InvalidArgument(f"invalid diff id {diff_id!r}: layers are named by sha256")
         return self.layers_dir / hexpart
 
     def layer_info(self, diff_id: str) -> LayerInfo | None:
@@ -152,7 +153,8 @@ class ImageService:
         """Unpack a layer from a blob stream into place; check its diff id first."""
         with self.staging() as tmp:
             diff = open_diff(blob, max_bytes=self.settings.max_layer_bytes, what=what)
-            stats = unpack(diff, tmp / "fs", what=what, max_entries=self.settings.max_layer_entries)
+            stats = unpack(diff, tmp / "fs", what=what, max_entries=self.settings.max_layer_entries,
+                           max_bytes=self.settings.max_layer_bytes)
             diff.drain()
             if finish_blob:
                 finish_blob()
@@ -249,11 +251,11 @@ class ImageService:
         return image_id
 
     def config(self, image_id: str) -> dict:
-        return json.loads(self.blobs.read(image_id))
+        return json.loads(self.blobs.read(image_id, self.settings.max_config_bytes))
 
     def manifest(self, image_id: str) -> tuple[str, bytes]:
         record = self.meta.image(image_id)
-        return record.manifest_media_type, self.blobs.read(record.manifest_digest)
+        return record.manifest_media_type, self.blobs.read(record.manifest_digest, self.settings.max_manifest_bytes)
 
     # -- operations ---------------------------------------------------------
 

@@ -44,6 +44,10 @@ class ImageSettings:
     max_manifest_bytes: int = 4 * MiB       # manifests and indexes
     max_config_bytes: int = 8 * MiB         # image configs
     max_index_depth: int = 2                # an index may point at an index this deep
+    max_archive_bytes: int = 64 * GiB       # what one `load` archive writes (members' full sizes)
+    max_archive_entries: int = 100_000      # members of one `load` archive
+    max_context_bytes: int = 16 * GiB       # what a build context sent as a tar writes
+    max_context_entries: int = 1_000_000    # entries of a build context sent as a tar
     concurrent_downloads: int = 3
     retries: int = 3                         # attempts after the first for a failed connection
     retry_backoff: float = 0.5               # seconds, doubled each attempt

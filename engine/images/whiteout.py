@@ -33,16 +33,21 @@ def kind(base: str, what: str) -> tuple[str, str] | None:
     return ("whiteout", name)
 
 
-def make_whiteout(path: str) -> None:
+def make_whiteout(dirfd: int, name: str) -> None:
+    """A whiteout for ``name`` in the directory ``dirfd`` (resolved by the caller inside its layer)."""
     try:
-        os.mknod(path, stat.S_IFCHR | 0o000, os.makedev(0, 0))
+        os.mknod(name, stat.S_IFCHR | 0o000, os.makedev(0, 0), dir_fd=dirfd)
     except PermissionError:
-        with open(path, "wb"):
-            pass
-        os.setxattr(path, "user.overlay.whiteout", b"y")
+        fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=dirfd)
+        try:
+            os.setxattr(fd, "user.overlay.whiteout", b"y")
+        finally:
+            os.close(fd)
 
 
-def make_opaque(path: str) -> None:
+def make_opaque(fd: int) -> None:
+    """Mark the directory behind the descriptor ``fd`` opaque."""
+    path = f"/proc/self/fd/{fd}"
     try:
         os.setxattr(path, "trusted.overlay.opaque", b"y")
     except PermissionError:
@@ -53,10 +58,15 @@ def is_whiteout(st: os.stat_result) -> bool:
     return stat.S_ISCHR(st.st_mode) and st.st_rdev == 0
 
 
-def is_opaque(path: str) -> bool:
+def is_opaque(path: str | int) -> bool:
+    """Whether a directory (a path never followed, or a descriptor) is opaque."""
+    if isinstance(path, int):
+        path, follow = f"/proc/self/fd/{path}", True
+    else:
+        follow = False
     for name in ("trusted.overlay.opaque", "user.overlay.opaque"):
         try:
-            if os.getxattr(path, name, follow_symlinks=False) == b"y":
+            if os.getxattr(path, name, follow_symlinks=follow) == b"y":
                 return True
         except OSError:
             pass

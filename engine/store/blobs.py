@@ -19,8 +19,8 @@ import os
 import tempfile
 from pathlib import Path
 
-from engine.errors import DigestMismatch, InvalidArgument, NotFound
-from engine.reference import validate_digest
+from engine.errors import DigestMismatch, InvalidArgument, NotFound, UnsafeContent
+from engine import ids
 
 
 def digest_of(data: bytes) -> str:
@@ -107,7 +107,7 @@ class BlobStore:
         self.tmp_dir.mkdir(parents=True, exist_ok=True)
 
     def path(self, digest: str) -> Path:
-        validate_digest(digest)
+        ids.digest(digest)
         algorithm, hexpart = digest.split(":", 1)
         return self.dir / algorithm / hexpart
 
@@ -117,11 +117,16 @@ class BlobStore:
     def size(self, digest: str) -> int:
         return self.path(digest).stat().st_size
 
-    def read(self, digest: str) -> bytes:
+    def read(self, digest: str, max_bytes: int | None = None) -> bytes:
+        """A blob's bytes; with ``max_bytes`` one larger than that is refused (manifests, configs)."""
         try:
-            return self.path(digest).read_bytes()
+            with open(self.path(digest), "rb") as f:
+                data = f.read() if max_bytes is None else f.read(max_bytes + 1)
         except FileNotFoundError:
             raise NotFound(f"blob {digest} is not in the content store") from None
+        if max_bytes is not None and len(data) > max_bytes:
+            raise UnsafeContent(f"blob {digest} is larger than the cap of {max_bytes} bytes; refused")
+        return data
 
     def writer(self, expected: str | None = None, size: int | None = None, what: str = "blob") -> BlobWriter:
         return BlobWriter(self, expected, size, what)

@@ -10,13 +10,12 @@
 
 from __future__ import annotations
 
+import posixpath
 import re
 from dataclasses import dataclass, field
 
+from engine import ids
 from engine.errors import InvalidArgument
-
-VOLUME_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
-
 
 @dataclass
 class MountSpec:
@@ -40,7 +39,9 @@ def _target(path: str, what: str) -> str:
         raise InvalidArgument(f"invalid {what}: the container path {path!r} must be absolute")
     if path == "/":
         raise InvalidArgument(f"invalid {what}: the container path cannot be '/'")
-    return path.rstrip("/") or "/"
+    if "\x00" in path or ".." in path.split("/"):
+        raise InvalidArgument(f"invalid {what}: the container path {path!r} must be clean (no '..')")
+    return posixpath.normpath(path).replace("//", "/")
 
 
 def parse_volume(text: str) -> MountSpec:
@@ -64,8 +65,7 @@ def parse_volume(text: str) -> MountSpec:
     if source.startswith(".") or "/" in source:
         raise InvalidArgument(f"invalid volume specification: {text!r}: a bind-mount source must be an "
                               "absolute path")
-    if not VOLUME_NAME.match(source):
-        raise InvalidArgument(f"invalid volume name {source!r}: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")
+    ids.volume_name(source)
     return MountSpec("volume", source, target, read_only)
 
 
@@ -97,8 +97,8 @@ def parse_mount(text: str) -> MountSpec:
         if prop:
             options.append(prop)
     elif kind == "volume":
-        if source and not VOLUME_NAME.match(source):
-            raise InvalidArgument(f"invalid volume name {source!r}")
+        if source:
+            ids.volume_name(source)
         fields.pop("volume-nocopy", None)
     else:
         if source:

@@ -19,16 +19,18 @@ import datetime
 import json
 import os
 import shutil
-import subprocess
+import stat
 import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from engine import ids
 from engine.containers.store import flocked, write_json_atomic
 from engine import events
 from engine.errors import Conflict, InvalidArgument, NotFound
-from engine.volumes.mounts import VOLUME_NAME
+from engine.fs.copy import copy_tree
+from engine.fs.resolve import Root
 
 ANONYMOUS_LABEL = "com.docker.volume.anonymous"
 
@@ -64,6 +66,7 @@ class Volumes:
         return flocked(self.dir / ".lock")
 
     def _load(self, name: str) -> Volume:
+        ids.volume_name(name)  # before it is part of a path: "../../x" is not a volume
         try:
             with open(self.dir / name / "volume.json") as f:
                 return Volume(**json.load(f))
@@ -75,9 +78,7 @@ class Volumes:
             raise InvalidArgument(f"volume driver {driver!r} is not supported; only 'local'")
         anonymous = not name
         name = name or os.urandom(32).hex()
-        if not VOLUME_NAME.match(name):
-            raise InvalidArgument(f"invalid volume name {name!r}: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed, "
-                                  "at least two characters")
+        ids.volume_name(name)
         with self._lock():
             if (self.dir / name / "volume.json").exists():
                 return self._load(name)
@@ -104,7 +105,7 @@ class Volumes:
             if p.is_dir() and not p.name.startswith("."):
                 try:
                     out.append(self._load(p.name))
-                except (NotFound, ValueError, TypeError):
+                except (NotFound, InvalidArgument, ValueError, TypeError):
                     continue
         return out
 
@@ -134,19 +135,34 @@ class Volumes:
                 report.deleted.append(vol.name)
         return report
 
-    def populate(self, name: str, source: Path) -> None:
-        """First use: copy what the image has at the mount path into the empty volume, as Docker does."""
+    def populate(self, name: str, rootfs: Path, target: str, what: str = "container") -> None:
+        """First use: copy what the container's root file system holds at ``target`` into the empty volume,
+        as Docker does. ``target`` is resolved inside ``rootfs`` (an image's link never leads the copy to a
+        host directory) and the copy follows no link (``engine.fs.copy``)."""
         with self._lock():
             vol = self._load(name)
             if vol.populated:
                 return
-            data = Path(vol.mountpoint)
-            if source.is_dir() and not any(data.iterdir()):
-                # cp -a keeps owners, modes, links and special files the way the image had them.
-                subprocess.run(["cp", "-a", "--", f"{source}/.", str(data)], check=True, capture_output=True)
-                st = source.stat()
-                os.chown(data, st.st_uid, st.st_gid)
-                os.chmod(data, st.st_mode & 0o7777)
+            with Root(rootfs, what=what) as root:
+                try:
+                    src = root.path_fd(target)
+                except (FileNotFoundError, NotADirectoryError):
+                    src = None
+                try:
+                    if src is not None and stat.S_ISDIR(os.fstat(src).st_mode):
+                        data = os.open(self.dir / name / "_data", os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW |
+                                       os.O_CLOEXEC)
+                        try:
+                            if not os.listdir(data):
+                                copy_tree(src, data)
+                                st = os.fstat(src)
+                                os.fchown(data, st.st_uid, st.st_gid)
+                                os.fchmod(data, st.st_mode & 0o7777)
+                        finally:
+                            os.close(data)
+                finally:
+                    if src is not None:
+                        os.close(src)
             vol.populated = True
             write_json_atomic(self.dir / name / "volume.json", asdict(vol))
 
