@@ -76,7 +76,8 @@ def end(proc: subprocess.Popen, sig: int, timeout: float, whole_group: bool = Tr
 class Worker:
     """``python -m workers`` for one host name against a given Redis."""
 
-    def __init__(self, broker_url: str, host_name: str, workdir: Path, heartbeat: float = 0.5):
+    def __init__(self, broker_url: str, host_name: str, workdir: Path, heartbeat: float = 0.5,
+                 extra_env: dict[str, str] | None = None):
         self.host_name = host_name
         self.log_path = Path(workdir) / f"worker-{host_name}.log"
         env = dict(
@@ -88,6 +89,7 @@ class Worker:
             BERTH_WORKER_CONCURRENCY="1",
             PYTHONUNBUFFERED="1",
         )
+        env.update(extra_env or {})
         self.log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "workers"], cwd=ROOT, env=env,

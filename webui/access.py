@@ -33,3 +33,43 @@ def access_host(user, host_id, need: str = "view") -> Host:
 def role_in(user, team: Team) -> str | None:
     membership = Membership.objects.filter(user=user, team=team).first()
     return membership.role if membership else None
+
+
+def _one(queryset, object_id, what: str):
+    try:
+        return queryset.get(id=object_id)
+    except (queryset.model.DoesNotExist, ValueError, TypeError):
+        raise NotFound(f"{what} {object_id} not found") from None
+    except Exception as exc:  # a malformed uuid raises ValidationError
+        if exc.__class__.__name__ == "ValidationError":
+            raise NotFound(f"{what} {object_id} not found") from None
+        raise
+
+
+def access_team(user, team_id, need: str = "view") -> Team:
+    return _one(teams_of(user, need), team_id, "team")
+
+
+def visible_jobs(user):
+    from webui.models import Job
+
+    return Job.objects.filter(team__in=teams_of(user, "view")).select_related("host", "team", "requested_by")
+
+
+def access_job(user, job_id, need: str = "view"):
+    from webui.models import Job
+
+    return _one(Job.objects.filter(team__in=teams_of(user, need)).select_related("host", "team"), job_id, "job")
+
+
+def visible_containers(user):
+    from webui.models import Container
+
+    return Container.objects.filter(team__in=teams_of(user, "view")).select_related("host", "team")
+
+
+def access_container(user, container_id, need: str = "view"):
+    from webui.models import Container
+
+    return _one(Container.objects.filter(team__in=teams_of(user, need)).select_related("host", "team"),
+                container_id, "container")

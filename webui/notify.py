@@ -19,3 +19,23 @@ def hosts_changed(team_id) -> None:
     layer = get_channel_layer()
     if layer is not None:
         async_to_sync(layer.group_send)(hosts_group(team_id), {"type": "hosts.changed"})
+
+
+def jobs_group(team_id) -> str:
+    return f"team.{team_id}.jobs"
+
+
+def inventory_group(team_id) -> str:
+    return f"team.{team_id}.inventory"
+
+
+def jobs_changed(team_id, job_id=None) -> None:
+    layer = get_channel_layer()
+    if layer is not None:
+        async_to_sync(layer.group_send)(jobs_group(team_id), {"type": "jobs.changed", "job": str(job_id or "")})
+
+
+def inventory_changed(team_id) -> None:
+    layer = get_channel_layer()
+    if layer is not None:
+        async_to_sync(layer.group_send)(inventory_group(team_id), {"type": "inventory.changed"})

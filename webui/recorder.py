@@ -27,7 +27,7 @@ from django.db import DatabaseError, close_old_connections, transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from webui import notify
+from webui import apply, notify
 from webui.models import DEFAULT_TEAM, Host, HostState, Team
 
 log = logging.getLogger(__name__)
@@ -81,13 +81,20 @@ class Recorder:
         for entry_id, event in batch:
             try:
                 self.handle(event)
-            except (ValueError, KeyError, TypeError):
-                log.exception("malformed event %s dropped: %r", entry_id, event)
+            except (ValueError, KeyError, TypeError) as exc:
+                # Set aside, never in the way of the events behind it.
+                log.warning("malformed event %s set aside: %s", entry_id, exc)
+                self.set_aside(entry_id, event, exc)
             # Acknowledge only after the write (or a deliberate drop): a crash before
             # this line leaves the entry pending, and the next start records it.
             self.client.xack(self.stream, GROUP, entry_id)
         self.sweep()
         return len(batch)
+
+    def set_aside(self, entry_id: str, event: dict, exc: Exception) -> None:
+        fields = {k: str(v)[:65536] for k, v in event.items()}
+        fields.update({"entry": entry_id, "reason": str(exc)[:1000]})
+        self.client.xadd(f"{self.stream}:rejected", fields, maxlen=10_000, approximate=True)
 
     def run(self) -> None:
         self.ensure_group()
@@ -115,6 +122,12 @@ class Recorder:
             self.heartbeat(event["host"], data, when)
         elif kind == "host.stopping":
             self.stopping_host(event["host"], data)
+        elif kind.startswith("job."):
+            apply.apply_job_event(event["host"], kind, data, when)
+        elif kind == "engine.event":
+            apply.apply_engine_event(event["host"], data)
+        elif kind == "host.inventory":
+            apply.converge_inventory(event["host"], data)
         else:
             log.debug("event %s not handled yet", kind)
 
@@ -159,8 +172,11 @@ class Recorder:
         notify.hosts_changed(host.team_id)
 
     def sweep(self, now=None) -> list[str]:
-        """Mark offline every online host that missed three heartbeats."""
+        """Mark offline every online host that missed three heartbeats; expire jobs no host took."""
         now = now or timezone.now()
+        from webui.actions.jobs import expire_overdue
+
+        expire_overdue(self.client, now)
         gone = []
         for host in Host.objects.filter(state=HostState.ONLINE):
             if host.is_overdue(now):

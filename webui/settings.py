@@ -101,6 +101,8 @@ BROKER_URL = config.broker_url()
 # The Redis stream that hosts write their events to, read by the recorder.
 EVENTS_URL = os.environ.get("BERTH_EVENTS_URL", BROKER_URL)
 EVENTS_STREAM = os.environ.get("BERTH_EVENTS_STREAM", "berth:events")
+# A queued job that no host took within this many seconds ends "expired".
+JOB_EXPIRY_SECONDS = float(os.environ.get("BERTH_JOB_EXPIRY_SECONDS", "3600"))
 
 CHANNEL_LAYERS = {
     "default": {

@@ -20,6 +20,8 @@ log = logging.getLogger(__name__)
 config = WorkerConfig.from_env()
 
 app = Celery("berth", broker=config.broker_url, include=["workers.tasks"])
+# Tasks are routed by the web side to ``host.<name>``; a task this worker does not know is
+# refused by Celery and acknowledged, never retried elsewhere.
 app.conf.update(
     task_acks_late=True,
     task_reject_on_worker_lost=True,
@@ -35,17 +37,36 @@ app.conf.update(
 )
 
 _heartbeat: Heartbeat | None = None
+_shipper = None
+inventory = None    # the InventoryLoop: jobs poke it after changing what the host has
 
 
 @worker_ready.connect
 def _on_ready(**_):
-    global _heartbeat
+    global _heartbeat, _shipper, inventory
+    from pathlib import Path
+
+    from workers.events import EventPublisher
+    from workers.inventory import InventoryLoop
+    from workers.jobs import engine
+    from workers.shipper import Shipper
+
     _heartbeat = Heartbeat(config)
     _heartbeat.start()
+    eng = engine()
+    publisher = EventPublisher.from_url(config.events_url, config.events_stream)
+    inventory = InventoryLoop(engine, publisher, config.host_name, config.inventory_seconds)
+    inventory.start()
+    _shipper = Shipper(eng.events, EventPublisher.from_url(config.events_url, config.events_stream),
+                       config.host_name, Path(config.engine_root) / "worker")
+    _shipper.start()
     log.info("host %s registered; listening on queue %s", config.host_name, config.queue)
 
 
 @worker_shutdown.connect
 def _on_shutdown(**_):
+    for part in (_shipper, inventory):
+        if part is not None:
+            part.stop()
     if _heartbeat is not None:
         _heartbeat.stop()

@@ -16,6 +16,7 @@ class WorkerConfig:
     engine_root: str
     heartbeat_seconds: float
     concurrency: int
+    inventory_seconds: float = 60.0
 
     @property
     def queue(self) -> str:
@@ -32,4 +33,5 @@ class WorkerConfig:
             engine_root=os.environ.get("BERTH_ROOT", "/var/lib/berth"),
             heartbeat_seconds=float(os.environ.get("BERTH_HEARTBEAT_SECONDS", "5")),
             concurrency=int(os.environ.get("BERTH_WORKER_CONCURRENCY", "4")),
+            inventory_seconds=float(os.environ.get("BERTH_INVENTORY_SECONDS", "60")),
         )

@@ -1,0 +1,61 @@
+"""Sending jobs to hosts: by task name, to the queue ``host.<name>``, after the transaction commits.
+
+    job = Job.objects.create(kind="host.images.pull", host=host, team=host.team, params={...})
+    dispatch.send(job)            # in the same transaction: the task leaves once the row is there
+
+Only ids and plain JSON travel. The Celery app here is a client: it never runs a task.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import redis
+from celery import Celery
+from django.conf import settings
+from django.db import transaction
+
+from workers import protocol
+
+_lock = threading.Lock()
+_apps: dict[str, Celery] = {}
+
+
+def celery_app() -> Celery:
+    url = settings.BROKER_URL
+    with _lock:
+        if url not in _apps:
+            app = Celery("berth-web", broker=url, set_as_current=False)
+            app.conf.update(task_serializer="json", accept_content=["json"], result_backend=None,
+                            task_ignore_result=True, broker_connection_retry_on_startup=True,
+                            broker_transport_options={"visibility_timeout": 6 * 3600})
+            _apps[url] = app
+        return _apps[url]
+
+
+def broker() -> redis.Redis:
+    return redis.Redis.from_url(settings.EVENTS_URL, socket_timeout=10, socket_connect_timeout=5)
+
+
+def send(job) -> None:
+    """Send ``job`` once the current transaction commits (at once outside one)."""
+    job_id, kind, params, host = str(job.id), job.kind, job.params, job.host.name
+    expires = job.expires_at.timestamp() if job.expires_at else None
+    if kind not in protocol.TASKS:
+        raise ValueError(f"{kind} is not a host task")
+    queue = protocol.queue_for(host)
+
+    def go():
+        celery_app().send_task(kind, args=[job_id, params], kwargs={"expires_at": expires}, queue=queue,
+                               task_id=job_id)
+
+    transaction.on_commit(go)
+
+
+def mark_cancelled(job_id) -> None:
+    """Tell the host: a job not started stays so; a running pull or build stops and cleans up."""
+    client = broker()
+    try:
+        client.set(protocol.cancel_key(str(job_id)), "1", ex=protocol.KEEP_SECONDS)
+    finally:
+        client.close()
