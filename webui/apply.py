@@ -94,6 +94,10 @@ def apply_job_event(host_name: str, kind: str, data: dict, when: datetime) -> No
                 job.progress = _obj(data.get("progress"))
             job.finished_at = when
             job.save()
+            if job.kind == "host.builds.build":
+                from webui.actions.builds import discard_context
+
+                discard_context(job.id)
         else:
             raise ValueError(f"unknown job event {kind!r}")
     notify.jobs_changed(job.team_id, job.id)

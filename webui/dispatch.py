@@ -37,9 +37,11 @@ def broker() -> redis.Redis:
     return redis.Redis.from_url(settings.EVENTS_URL, socket_timeout=10, socket_connect_timeout=5)
 
 
-def send(job) -> None:
-    """Send ``job`` once the current transaction commits (at once outside one)."""
-    job_id, kind, params, host = str(job.id), job.kind, job.params, job.host.name
+def send(job, secret_params: dict | None = None) -> None:
+    """Send ``job`` once the current transaction commits (at once outside one). ``secret_params``
+    (a build context's token) go with the task only, never into the database."""
+    job_id, kind, host = str(job.id), job.kind, job.host.name
+    params = {**job.params, **(secret_params or {})}
     expires = job.expires_at.timestamp() if job.expires_at else None
     if kind not in protocol.TASKS:
         raise ValueError(f"{kind} is not a host task")

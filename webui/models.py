@@ -322,3 +322,15 @@ class HostJournal(models.Model):
     host = models.OneToOneField(Host, on_delete=models.CASCADE, primary_key=True, related_name="journal")
     journal = models.CharField(max_length=64, blank=True)
     position = models.BigIntegerField(default=0)
+
+
+class BuildContext(models.Model):
+    """A build's context, waiting on the control plane for its host: fetched once, by the job's
+    host, with the job's own token (only its hash is kept), then deleted."""
+
+    job = models.OneToOneField(Job, on_delete=models.CASCADE, primary_key=True, related_name="context")
+    token_hash = models.CharField(max_length=64)
+    path = models.CharField(max_length=1024)
+    size = models.PositiveBigIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    fetched_at = models.DateTimeField(null=True, blank=True)

@@ -103,6 +103,9 @@ EVENTS_URL = os.environ.get("BERTH_EVENTS_URL", BROKER_URL)
 EVENTS_STREAM = os.environ.get("BERTH_EVENTS_STREAM", "berth:events")
 # A queued job that no host took within this many seconds ends "expired".
 JOB_EXPIRY_SECONDS = float(os.environ.get("BERTH_JOB_EXPIRY_SECONDS", "3600"))
+# The control plane's address as hosts reach it (they fetch build contexts from it).
+BERTH_URL = os.environ.get("BERTH_URL", "http://" + os.environ.get("BERTH_BIND", "127.0.0.1:8000")).rstrip("/")
+BUILD_CONTEXT_MAX_BYTES = int(os.environ.get("BERTH_BUILD_CONTEXT_MAX_BYTES", str(2 << 30)))
 
 CHANNEL_LAYERS = {
     "default": {

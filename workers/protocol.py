@@ -26,6 +26,7 @@ TASKS = (
     "host.networks.create", "host.networks.remove", "host.networks.connect", "host.networks.disconnect",
     "host.networks.prune",
     "host.volumes.create", "host.volumes.remove", "host.volumes.prune",
+    "host.builds.build", "host.builds.prune",
     "host.inventory.refresh",
 )
 

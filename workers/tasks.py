@@ -209,3 +209,61 @@ def refresh_inventory(job: JobContext) -> dict:
     from workers.inventory import send_inventory
 
     return {"sent": send_inventory(job.engine, job.publisher)}
+
+
+# -- builds -------------------------------------------------------------------------------
+
+CONTEXT_CHUNK = 1 << 20
+
+
+def fetch_context(url: str, token: str, size: int, out) -> None:
+    """The build's context from the control plane, once, with the job's token; no more bytes than
+    the job said it has."""
+    import httpx
+
+    if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+        raise InvalidArgument("the build context's address is not http(s)")
+    got = 0
+    with httpx.stream("GET", url, headers={"Authorization": f"Bearer {token}"}, timeout=60) as r:
+        if r.status_code != 200:
+            raise InvalidArgument(f"the control plane did not give the build context (HTTP {r.status_code})")
+        for chunk in r.iter_bytes(CONTEXT_CHUNK):
+            got += len(chunk)
+            if got > size:
+                raise InvalidArgument("the build context is longer than announced")
+            out.write(chunk)
+    if got != size:
+        raise InvalidArgument(f"the build context was cut short ({got} of {size} bytes)")
+    out.seek(0)
+
+
+@host_job("host.builds.build")
+def build(job: JobContext, context_url: str, context_token: str, context_size: int, dockerfile: str | None = None,
+          tags: list[str] = (), build_args: dict | None = None, target: str | None = None, no_cache: bool = False,
+          pull: bool = False, labels: dict | None = None, network: str = "default") -> dict:
+    from engine.build.model import BuildOptions
+
+    begun = time.monotonic()
+    with tempfile.TemporaryFile(prefix="berth-context-") as ctx:
+        fetch_context(context_url, context_token, int(context_size), ctx)
+        job.phase("context", time.monotonic() - begun)
+        job.check()
+
+        def progress(line) -> None:
+            job.line(line.text)
+            if line.total:
+                job.progress({"step": line.step, "steps": line.total})
+
+        begun = time.monotonic()
+        result = job.engine.build(BuildOptions(context_tar=ctx, dockerfile=dockerfile, tags=list(tags),
+                                               build_args=dict(build_args or {}), target=target,
+                                               no_cache=no_cache, pull=pull, labels=dict(labels or {}),
+                                               network=network), progress=progress)
+        job.phase("build", time.monotonic() - begun)
+    return {"image_id": result.image_id, "tags": result.tags, "steps": result.steps, "cached": result.cached}
+
+
+@host_job("host.builds.prune", retry_safe=True)
+def prune_builds(job: JobContext) -> dict:
+    entries, reclaimed = job.engine.prune_build_cache()
+    return {"entries": entries, "reclaimed": reclaimed}

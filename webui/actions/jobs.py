@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import uuid
 from datetime import timedelta
 
 from django.conf import settings
@@ -22,7 +23,9 @@ def expiry_seconds() -> float:
     return float(getattr(settings, "JOB_EXPIRY_SECONDS", 3600))
 
 
-def create_job(actor, host: Host, kind: str, params: dict, *, need: str = "operate", placement: str = "") -> Job:
+def create_job(actor, host: Host, kind: str, params: dict, *, need: str = "operate", placement: str = "",
+               job_id=None, before_send=None, secret_params: dict | None = None) -> Job:
+    """``secret_params`` travel with the task but are never written to the job's row."""
     """Check that ``actor`` may ``need`` on ``host``, write the job, send it once committed."""
     if kind not in protocol.TASKS:
         raise InvalidArgument(f"{kind} is not a host task")
@@ -30,11 +33,13 @@ def create_job(actor, host: Host, kind: str, params: dict, *, need: str = "opera
         raise InvalidArgument("a job's parameters are an object")
     host = access_host(actor, host.id, need=need)
     with transaction.atomic():
-        job = Job.objects.create(kind=kind, params=params, team=host.team, host=host,
+        job = Job.objects.create(id=job_id or uuid.uuid4(), kind=kind, params=params, team=host.team, host=host,
                                  requested_by=actor if getattr(actor, "is_authenticated", False) else None,
                                  expires_at=timezone.now() + timedelta(seconds=expiry_seconds()),
                                  placement=placement)
-        dispatch.send(job)
+        if before_send is not None:
+            before_send(job)   # rows that must exist with the job (a build's context)
+        dispatch.send(job, secret_params)
     notify.jobs_changed(job.team_id, job.id)
     return job
 
@@ -50,8 +55,16 @@ def cancel_job(actor, job_id) -> Job:
         finished_at=timezone.now())
     job.refresh_from_db()
     if updated:
-        notify.jobs_changed(job.team_id, job.id)
+        _ended(job)
     return job
+
+
+def _ended(job: Job) -> None:
+    if job.kind == "host.builds.build":
+        from webui.actions.builds import discard_context
+
+        discard_context(job.id)
+    notify.jobs_changed(job.team_id, job.id)
 
 
 def expire_overdue(client, now=None) -> list[str]:
@@ -67,5 +80,5 @@ def expire_overdue(client, now=None) -> list[str]:
                                                                       finished_at=now):
             gone.append(str(job.id))
             log.info("job %s expired: %s", job.id, reason)
-            notify.jobs_changed(job.team_id, job.id)
+            _ended(job)
     return gone
