@@ -8,6 +8,7 @@ Only ids and plain JSON travel. The Celery app here is a client: it never runs a
 
 from __future__ import annotations
 
+import logging
 import threading
 
 import redis
@@ -17,6 +18,7 @@ from django.db import transaction
 
 from workers import protocol
 
+log = logging.getLogger(__name__)
 _lock = threading.Lock()
 _apps: dict[str, Celery] = {}
 
@@ -48,10 +50,36 @@ def send(job, secret_params: dict | None = None) -> None:
     queue = protocol.queue_for(host)
 
     def go():
-        celery_app().send_task(kind, args=[job_id, params], kwargs={"expires_at": expires}, queue=queue,
-                               task_id=job_id)
+        try:
+            _send(kind, job_id, params, expires, queue)
+        except Exception:  # noqa: BLE001 — the broker is away: the recorder's sweep sends it again
+            log.warning("job %s not sent yet; the sweep will send it", job_id, exc_info=True)
 
     transaction.on_commit(go)
+
+
+def _send(kind: str, job_id: str, params: dict, expires, queue: str) -> None:
+    celery_app().send_task(kind, args=[job_id, params], kwargs={"expires_at": expires}, queue=queue,
+                           task_id=job_id)
+    client = broker()
+    try:
+        client.set(protocol.sent_key(job_id), "1", ex=protocol.KEEP_SECONDS)
+    finally:
+        client.close()
+
+
+def resend(job, secret_params: dict | None = None) -> bool:
+    """Send a job again (a lost delivery, or one never sent); at most once a minute per job. The
+    host's claim makes a repeat harmless."""
+    client = broker()
+    try:
+        if not client.set(protocol.resent_key(str(job.id)), "1", nx=True, ex=protocol.RESEND_SECONDS):
+            return False
+    finally:
+        client.close()
+    _send(job.kind, str(job.id), {**job.params, **(secret_params or {})},
+          job.expires_at.timestamp() if job.expires_at else None, protocol.queue_for(job.host.name))
+    return True
 
 
 def mark_cancelled(job_id) -> None:

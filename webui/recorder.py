@@ -174,9 +174,10 @@ class Recorder:
     def sweep(self, now=None) -> list[str]:
         """Mark offline every online host that missed three heartbeats; expire jobs no host took."""
         now = now or timezone.now()
-        from webui.actions.jobs import expire_overdue
+        from webui.actions.jobs import expire_overdue, recover_lost
 
         expire_overdue(self.client, now)
+        recover_lost(self.client, now)
         gone = []
         for host in Host.objects.filter(state=HostState.ONLINE):
             if host.is_overdue(now):

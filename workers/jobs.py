@@ -130,15 +130,22 @@ class _Alive(threading.Thread):
         self.client, self.key, self.done = client, protocol.alive_key(job_id), threading.Event()
 
     def run(self) -> None:
-        while not self.done.wait(protocol.ALIVE_SECONDS / 3):
+        while not self.done.wait(alive_seconds() / 3):
             try:
-                self.client.set(self.key, config.host_name, ex=protocol.ALIVE_SECONDS)
+                self.client.set(self.key, config.host_name, ex=max(1, round(alive_seconds())))
             except redis.RedisError:
                 log.warning("could not refresh %s", self.key, exc_info=True)
 
     def stop(self) -> None:
+        # The mark is left to expire, not deleted: until the job's end is kept (it is, before
+        # this runs, except on the way to "errored"), a redelivery must see it as running.
         self.done.set()
-        self.client.delete(self.key)
+
+
+def alive_seconds() -> float:
+    import os
+
+    return float(os.environ.get("BERTH_JOB_ALIVE_SECONDS", protocol.ALIVE_SECONDS))
 
 
 def _finish(ctx: JobContext, state: str, *, result: dict | None = None, error: str = "", log_text: str = "") -> dict:
@@ -184,7 +191,7 @@ def run_job(kind: str, fn: Callable[..., Any], job_id: str, params: dict, expire
         except TypeError as exc:
             return _finish(ctx, "failed", error=f"{kind}: {exc}")
         alive = _Alive(client, job_id)
-        client.set(protocol.alive_key(job_id), config.host_name, ex=protocol.ALIVE_SECONDS)
+        client.set(protocol.alive_key(job_id), config.host_name, ex=max(1, round(alive_seconds())))
         alive.start()
         ctx.send(protocol.JOB_RUNNING, {"attempt_started": time.time()})
         try:

@@ -39,7 +39,8 @@ JOB_FINISHED = "job.finished"
 HOST_ENDS = ("succeeded", "failed", "errored", "cancelled", "expired")
 
 KEEP_SECONDS = 7 * 24 * 3600     # claims, cancels and results outlive any redelivery
-ALIVE_SECONDS = 30               # a running job refreshes its mark at a third of this
+ALIVE_SECONDS = 30               # a running job refreshes its mark at a third of this (BERTH_JOB_ALIVE_SECONDS)
+RESEND_SECONDS = 60              # the web side sends a lost job again at most this often
 
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 _HOST = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
@@ -71,3 +72,12 @@ def cancel_key(job_id: str) -> str:
 
 def result_key(job_id: str) -> str:
     return f"berth:job:{check_job_id(job_id)}:result"
+
+
+def sent_key(job_id: str) -> str:
+    """Set by the web side once the task is on the broker; a queued job without it was never sent."""
+    return f"berth:job:{check_job_id(job_id)}:sent"
+
+
+def resent_key(job_id: str) -> str:
+    return f"berth:job:{check_job_id(job_id)}:resent"

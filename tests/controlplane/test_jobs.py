@@ -303,3 +303,40 @@ def test_reports_a_host_may_not_make_are_set_aside_and_the_recorder_goes_on(plan
     assert Job.objects.get(id=job.id).state == JobState.SUCCEEDED
     again = finished(images.pull_image(people["member"], alpha, remote[0]))
     assert again.state == JobState.SUCCEEDED   # the recorder went on
+
+
+def test_a_worker_killed_in_the_middle_of_a_pull_leaves_no_half_image_and_the_job_is_retried_once(
+        plane, hosts, people, remote, registry):
+    import signal
+
+    from engine.api import Engine
+    from tests.engine.conftest import CuttingProxy, world
+    from webui.actions import images
+    from webui.models import JobState
+
+    reference, image = remote
+    beta = hosts.online("beta", people["team"])
+    for known in Engine(hosts.root("beta")).list_images():   # its layers must come over the wire
+        assert engine_on(hosts, "beta", "rmi", "-f", known.id).returncode == 0
+    with CuttingProxy(registry.host) as proxy:
+        killed = []
+
+        def kill_beta():
+            if not killed:
+                killed.append(True)
+                hosts.workers["beta"].proc.send_signal(signal.SIGKILL)
+
+        proxy.on_cut = kill_beta
+        proxy.cut(f"/blobs/{image.layers[0].digest}", after=200_000, times=1)
+        job = images.pull_image(people["member"], beta, reference.replace(registry.host, proxy.host))
+        wait_for(lambda: killed and hosts.workers["beta"].proc.poll() is not None, what="beta killed mid-layer")
+        hosts.stop("beta")
+        root = hosts.root("beta")
+        assert proxy.host not in str([i.repo_tags for i in Engine(root).list_images()])   # no half image
+        assert type(job).objects.get(id=job.id).state == JobState.RUNNING
+        hosts.start("beta")
+        job = finished(job, timeout=120)
+    assert job.state == JobState.SUCCEEDED, (job.error, job.log)
+    assert job.attempts == 2 and job.result["image_id"] == image.id
+    assert world(root)["tmp"] == []
+    assert len(stream_entries(plane_url(), "job.running", job.id)) == 2

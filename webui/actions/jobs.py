@@ -82,3 +82,25 @@ def expire_overdue(client, now=None) -> list[str]:
             log.info("job %s expired: %s", job.id, reason)
             _ended(job)
     return gone
+
+
+def recover_lost(client, now=None) -> list[str]:
+    """Send again what the broker lost: a queued job that never reached it (the broker was away
+    at commit), and a running job whose host stopped marking it alive without an end (its
+    worker died). The host's claim decides what a repeat does: it only reports an end it has,
+    re-runs what is harmless to run twice, and ends the rest ``failed`` saying why."""
+    now = now or timezone.now()
+    sent = []
+    unsent_before = now - timedelta(seconds=10)
+    for job in Job.objects.filter(state=JobState.QUEUED, created_at__lt=unsent_before,
+                                  host__state="online").select_related("host")[:200]:
+        if not client.exists(protocol.sent_key(str(job.id))) and dispatch.resend(job):
+            sent.append(str(job.id))
+    for job in Job.objects.filter(state=JobState.RUNNING).select_related("host")[:200]:
+        key = str(job.id)
+        if client.exists(protocol.alive_key(key)) or client.exists(protocol.result_key(key)):
+            continue
+        if dispatch.resend(job):
+            log.info("job %s lost its worker on %s: sent again", job.id, job.host.name)
+            sent.append(key)
+    return sent
