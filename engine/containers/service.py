@@ -60,7 +60,7 @@ from engine.runtime.cgroups import Cgroup, host_memory, prune_orphans
 from engine.runtime.executable import find_executable
 from engine.runtime.exitwatch import ExitWatch
 from engine.runtime.monitor import Conmon, MonitorRequest, attach_socket, pid_alive
-from engine.runtime.probe import Runtime, choose_runtime
+from engine.runtime.probe import Runtime, remembered_runtime
 from engine.runtime.runc import RuntimeDriver, runtime_message
 from engine.volumes.mounts import MountSpec, parse_mount, parse_size, parse_tmpfs, parse_volume
 from engine.volumes.service import Volumes
@@ -171,18 +171,7 @@ class Containers:
     # -- setup -------------------------------------------------------------
 
     def _runtime(self) -> Runtime:
-        """The probed runtime, remembered under the root (probing runs a process; starts should not)."""
-        cache = self.root / "runtime.json"
-        if not os.environ.get("BERTH_RUNTIME"):
-            try:
-                data = json.loads(cache.read_text())
-                if os.access(data["path"], os.X_OK):
-                    return Runtime(**data)
-            except (OSError, ValueError, KeyError, TypeError):
-                pass
-        rt = choose_runtime()
-        write_json_atomic(cache, {"name": rt.name, "path": rt.path, "version": rt.version})
-        return rt
+        return remembered_runtime(self.root)
 
     def _reconcile_after_boot(self) -> None:
         """After a host reboot every container is gone: mark them exited and apply their policies."""

@@ -19,7 +19,7 @@ import pytest
 
 from engine.build.builder import Builder
 from engine.build.model import BuildOptions
-from engine.build.runner import RuncStepRunner, StepConfig
+from engine.build.runner import RuntimeStepRunner, StepConfig
 from engine.images.service import ImageService
 from engine.images.settings import ImageSettings
 from tests.engine.conftest import registry  # noqa: F401  (a real registry on loopback, session-wide)
@@ -84,7 +84,7 @@ class CountingRunner:
     """The real runc runner, counting the containers it runs."""
 
     def __init__(self, root: Path):
-        self.inner = RuncStepRunner(root)
+        self.inner = RuntimeStepRunner(root)
         self.calls = 0
 
     def run(self, layers, config, on_line):
@@ -145,7 +145,7 @@ def run_image(svc: ImageService, image: str, argv: list[str] | None = None) -> t
         user = f"{passwd[user][2]}:{passwd[user][3]}"
     lines: list[str] = []
     env = config.get("Env") or ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]
-    with RuncStepRunner(svc.root).run(svc.layer_stack(image), StepConfig(argv, env, user if ":" in user else f"{user}:0",
+    with RuntimeStepRunner(svc.root).run(svc.layer_stack(image), StepConfig(argv, env, user if ":" in user else f"{user}:0",
                                       config.get("WorkingDir") or "/"), lines.append) as step:
         return step.exit_code, lines
 
