@@ -322,7 +322,7 @@ class Containers:
             if not any(e.startswith("HOME=") for e in env):
                 env.append(f"HOME={user.home}")
             path_env = next((e[5:] for e in env if e.startswith("PATH=")), DEFAULT_PATH)
-            find_executable(rootfs, args[0], path_env, workdir)
+            find_executable(rootfs, args[0], path_env, workdir, what=f"image {opts.image}")
 
             # Anonymous volumes for the image's VOLUME paths not otherwise mounted.
             targets = {m.target for m in mount_specs}
@@ -1199,7 +1199,8 @@ class Containers:
             caps = ocispec.host_capabilities()
             process["capabilities"] = {k: caps for k in ("bounding", "effective", "permitted")}
         path_env = next((e[5:] for e in env if e.startswith("PATH=")), DEFAULT_PATH)
-        find_executable(rootfs, opts.command[0], path_env, process.get("cwd", "/"))
+        find_executable(rootfs, opts.command[0], path_env, process.get("cwd", "/"),
+                        what=f"container {rec['Name']} (image {rec['Image']})")
         fd, path = tempfile.mkstemp(dir=cdir, prefix="exec-", suffix=".json")
         with os.fdopen(fd, "w") as f:
             json.dump(process, f)
