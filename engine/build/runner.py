@@ -99,7 +99,7 @@ class StepRunner(Protocol):
             on_line: Callable[[str], None]) -> contextlib.AbstractContextManager[StepRun]: ...
 
 
-def cgroup_parent() -> str:
+def default_cgroup_parent() -> str:
     """The engine's cgroup parent, where containers' cgroups are (``BERTH_CGROUP_PARENT``)."""
     return "/" + (os.environ.get("BERTH_CGROUP_PARENT") or "/berth").strip("/")
 
@@ -114,7 +114,7 @@ class RuntimeStepRunner:
         self.root = Path(root)
         self.work_dir = self.root / "build" / "run"
         self.driver = RuntimeDriver(runtime or remembered_runtime(self.root), state_root(self.root))
-        self.cgroup_parent = "/" + (cgroup_parent or globals()["cgroup_parent"]()).strip("/")
+        self.cgroup_parent = "/" + (cgroup_parent or default_cgroup_parent()).strip("/")
         self._networks = networks   # an engine.network Networks; made on first bridged step
 
     @property
@@ -218,7 +218,7 @@ def remove_leftovers(root: Path) -> int:
         for cid in driver.list():
             driver.delete(cid, force=True)
             removed += 1
-    prune_orphans(cgroup_parent(), keep=set(), prefix=STEP_PREFIX)
+    prune_orphans(default_cgroup_parent(), keep=set(), prefix=STEP_PREFIX)
     work = Path(root) / "build" / "run"
     for leftover in work.iterdir() if work.is_dir() else []:
         overlay.unmount(leftover / "rootfs")

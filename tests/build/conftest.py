@@ -58,6 +58,9 @@ def work(monkeypatch):
     monkeypatch.setenv("BERTH_ADDRESS_POOLS", "10.233.0.0/16/24")
     monkeypatch.setenv("BERTH_IP_FORWARD", "0")
     monkeypatch.setenv("BERTH_FORWARD_DNS", "0")
+    # RUN steps' cgroups go under a parent of the test's own, removed (and checked empty) at the end.
+    parent = f"/berth-build-test-{tag}"
+    monkeypatch.setenv("BERTH_CGROUP_PARENT", parent)
     path = Path(tempfile.mkdtemp(prefix="berth-build-test-"))
     try:
         yield path
@@ -72,7 +75,12 @@ def work(monkeypatch):
         for point in sorted(left, key=len, reverse=True):
             subprocess.run(["umount", "-l", point], check=False)
         shutil.rmtree(path, ignore_errors=True)
+        from engine.runtime.cgroups import hierarchies, remove_parent
+
+        steps = [c for h in hierarchies() for c in (h.mountpoint / parent.strip("/")).glob("*") if c.is_dir()]
+        remove_parent(parent)
         assert not left, f"mounts left behind: {left}"
+        assert not steps, f"RUN step cgroups left behind: {steps}"
 
 
 @pytest.fixture
