@@ -1494,7 +1494,8 @@ def summary(rec: dict) -> ContainerSummary:
                "Source": m["source"] if m["type"] == "bind" else "", "Destination": m["target"],
                "Driver": "local" if m["type"] == "volume" else ""} for m in rec.get("MountSpecs") or []]
     return ContainerSummary(id=rec["Id"], name=rec["Name"], image=rec["Image"], command=command,
-                            created=rec["Created"], state=rec["State"]["Status"], status=status_text(rec),
+                            created=rec["Created"], state="created" if rec["State"]["Status"] == "creating"
+                            else rec["State"]["Status"], status=status_text(rec),
                             exit_code=rec["State"]["ExitCode"], labels=rec["Labels"], pid=rec["State"]["Pid"],
                             ports=networking.ps_ports(rec.get("Ports") or [], rec.get("ExposedPorts") or [])
                             if running else "", image_id=rec.get("ImageId", ""), mounts=mounts, networks=networks)

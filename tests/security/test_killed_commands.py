@@ -161,3 +161,19 @@ def test_a_create_at_work_is_listed_and_left_alone_by_ps_and_the_engine_start(la
         proc.wait()
     assert cid not in listed(netlab)
     assert leftovers(netlab, cid) == NOTHING
+
+
+def test_the_engine_start_removes_directories_without_a_record_and_half_deleted_removals(lab, tmp_path):
+    import secrets
+
+    netlab = lab
+    store = netlab.root / "containers"
+    bare, doomed = store / secrets.token_hex(32), store / f".rm-{secrets.token_hex(32)}"
+    for d in (bare, doomed):
+        (d / "rootfs").mkdir(parents=True)
+        subprocess.run(["mount", "-t", "tmpfs", "tmpfs", str(d / "rootfs")], check=True)
+        (d / "rootfs" / "file").write_text("left\n")
+    engine_start(netlab)
+    assert not bare.exists() and not doomed.exists()
+    with open("/proc/self/mountinfo") as f:
+        assert not [line for line in f if str(bare) in line or str(doomed) in line]
