@@ -43,6 +43,9 @@ def register(subparsers) -> None:
     p.add_argument("--label", action="append", default=[], metavar="KEY=VALUE", help="set a label on the image")
     p.add_argument("--network", default="default", help="the network for RUN steps: default, bridge or none")
     p.add_argument("--platform", help="the platform of base images to pull (os/arch[/variant])")
+    p.add_argument("-m", "--memory", help="memory limit of each RUN step (bytes, or 512m, 1g…)")
+    p.add_argument("--memory-swap", help="memory + swap of each RUN step; -1 for unlimited swap")
+    p.add_argument("--pids-limit", type=int, help="processes of each RUN step (default 4096; -1 for no limit)")
     p.add_argument("-q", "--quiet", action="store_true", help="print only the image id")
     p.add_argument("--root", default=argparse.SUPPRESS, help="engine root (default: BERTH_ROOT or /var/lib/berth)")
     p.set_defaults(func=cmd_build)
@@ -78,6 +81,7 @@ def cmd_build(args: argparse.Namespace) -> int:
         context_tar=sys.stdin.buffer if args.context == "-" else None,
         dockerfile=args.file, tags=args.tag, build_args=build_args, target=args.target,
         no_cache=args.no_cache, pull=args.pull, labels=labels, network=args.network, platform=args.platform,
+        memory=args.memory, memory_swap=args.memory_swap, pids_limit=args.pids_limit,
     )
 
     def show(line) -> None:

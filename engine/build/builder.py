@@ -37,7 +37,7 @@ from engine.build.layers import LayerTar, store_layer
 from engine.build.model import BuildLine, BuildOptions, BuildResult
 from engine.build.rootfs import StackView
 from engine.containers.users import resolve_user
-from engine.build.runner import RuncStepRunner, StepConfig, StepRunner
+from engine.build.runner import DEFAULT_PIDS_LIMIT, RuntimeStepRunner, StepConfig, StepLimits, StepRunner
 from engine.errors import BuildFailed, InvalidArgument, NotFound, Unsupported, UnsafeContent
 from engine.fs.extract import members, open_tar
 from engine.fs.resolve import Found
@@ -96,7 +96,7 @@ class Builder:
     @property
     def runner(self) -> StepRunner:
         if self._runner is None:
-            self._runner = RuncStepRunner(self.svc.root)
+            self._runner = RuntimeStepRunner(self.svc.root)
         return self._runner
 
     # -- the build -------------------------------------------------------------
@@ -106,6 +106,7 @@ class Builder:
         self.options = options
         if options.network not in NETWORKS:
             raise Unsupported(f"build network {options.network!r}: builds run with default, bridge or none")
+        self.limits = step_limits(options)
         tags = []
         for tag in options.tags:
             ref = parse_reference(tag)
@@ -700,14 +701,17 @@ class Builder:
         stack = [self.svc.layer_dir(layer.diff_id) / "fs" for layer in sb.state.layers]
         name = f"berth-build-{uuid.uuid4().hex[:16]}"
         config = StepConfig(argv, run_env, f"{uid}:{gid}", sb.cfg.get("WorkingDir") or "/",
-                            "none" if network == "none" else "bridge", name)
+                            "none" if network == "none" else "bridge", name, memory=self.limits.memory,
+                            memory_swap=self.limits.memory_swap, pids_limit=self.limits.pids_limit)
         self.result.containers += 1
         self.emit(f" ---> Running in {name[len('berth-build-'):][:12]}")
         with self.runner.run(stack, config, self.emit) as step:
             if step.exit_code != 0:
                 tail = "\n".join(step.output[-10:])
+                oom = " (killed by the kernel: out of memory, over the build's --memory limit)" \
+                    if step.oom_killed else ""
                 raise BuildFailed(f"{what}: The command '{' '.join(argv)}' returned a non-zero code: {step.exit_code}"
-                                  + (f"\nlast output:\n{tail}" if tail else ""),
+                                  + oom + (f"\nlast output:\n{tail}" if tail else ""),
                                   step=self.step_no, exit_code=step.exit_code, output=step.output)
             with LayerTar(self.svc.blobs.tmp_dir) as lt:
                 changes = lt.add_upper_dir(step.upper)
@@ -754,6 +758,29 @@ class Builder:
 
 
 # -- helpers ---------------------------------------------------------------------------
+
+
+def step_limits(options: BuildOptions) -> StepLimits:
+    """``--memory``, ``--memory-swap`` and ``--pids-limit`` of a build, checked as a container's are."""
+    from engine.volumes.mounts import parse_size
+
+    memory = parse_size(str(options.memory)) if options.memory else None
+    if memory is not None and memory < 6 * 1024 * 1024:
+        raise InvalidArgument("build --memory: the minimum memory limit allowed is 6MB")
+    swap = None
+    if options.memory_swap:
+        if str(options.memory_swap).strip() == "-1":
+            swap = -1
+        else:
+            swap = parse_size(str(options.memory_swap))
+            if memory is None:
+                raise InvalidArgument("build --memory-swap: set the memory limit (--memory) too")
+            if swap < memory:
+                raise InvalidArgument("build --memory-swap: it must be at least the memory limit")
+    pids = options.pids_limit
+    if pids is not None and (not isinstance(pids, int) or pids < -1 or pids == 0):
+        raise InvalidArgument("build --pids-limit: give a positive number, or -1 for no limit")
+    return StepLimits(memory, swap, DEFAULT_PIDS_LIMIT if pids is None else None if pids == -1 else pids)
 
 
 def _is_platform(config: dict, platform: str) -> bool:
@@ -841,25 +868,18 @@ def prune_cache(svc: ImageService) -> tuple[int, int]:
     holds it exclusively no build is in the middle of a step.
     """
     import shutil
-    import subprocess
 
-    from engine.build.runner import find_runc, unmount
+    from engine.build.runner import remove_leftovers
+    from engine.runtime.rootfs import unmount
 
     entries = BuildCache(svc.root).prune()
     build_dir = svc.root / "build"
     with svc.collecting():
-        state = build_dir / "runc"
-        if state.is_dir():
-            runc = find_runc()
-            listed = subprocess.run([runc, "--root", str(state), "list", "-q"], capture_output=True, text=True)
-            for cid in listed.stdout.split():
-                subprocess.run([runc, "--root", str(state), "delete", "--force", cid], capture_output=True)
-        for sub in ("run", "tmp"):
-            d = build_dir / sub
-            for leftover in d.iterdir() if d.is_dir() else []:
-                if (leftover / "rootfs").is_mount():
-                    unmount(str(leftover / "rootfs"))
-                shutil.rmtree(leftover, ignore_errors=True)
+        remove_leftovers(svc.root)
+        d = build_dir / "tmp"
+        for leftover in d.iterdir() if d.is_dir() else []:
+            unmount(leftover / "rootfs")
+            shutil.rmtree(leftover, ignore_errors=True)
         remove_build_sandboxes(svc.root)
     return entries, svc.gc()
 

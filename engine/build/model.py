@@ -20,6 +20,9 @@ class BuildOptions:
     labels: dict[str, str] = field(default_factory=dict)
     network: str = "default"               # default | bridge | none (see README-build.md)
     platform: str | None = None
+    memory: str | int | None = None        # each RUN step's memory limit: bytes, or "512m" (--memory)
+    memory_swap: str | int | None = None   # memory + swap, "-1" unlimited (--memory-swap)
+    pids_limit: int | None = None          # processes per RUN step; None: the default (4096), -1: none
 
 
 @dataclass

@@ -30,6 +30,7 @@ running.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime
 import json
@@ -44,7 +45,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from engine import ids
+from engine import ids, pause_points
 from engine.containers import mountpoints, networking
 from engine.containers import restart as policies
 from engine.containers.images import ImageSource, check_pull_policy
@@ -60,7 +61,7 @@ from engine.runtime.cgroups import Cgroup, host_memory, prune_orphans
 from engine.runtime.executable import find_executable
 from engine.runtime.exitwatch import ExitWatch
 from engine.runtime.monitor import Conmon, MonitorRequest, attach_socket, pid_alive
-from engine.runtime.probe import Runtime, choose_runtime
+from engine.runtime.probe import Runtime, remembered_runtime
 from engine.runtime.runc import RuntimeDriver, runtime_message
 from engine.volumes.mounts import MountSpec, parse_mount, parse_size, parse_tmpfs, parse_volume
 from engine.volumes.service import Volumes
@@ -129,7 +130,9 @@ class Containers:
         self.long_lived = long_lived  # False for one-shot processes (the CLI): poll, don't inotify
         self._reconcile_after_boot()
         if long_lived:
-            self.reconcile_networks()  # an engine (worker) starts: what a crash left goes now
+            # an engine (worker) starts: what a crash or a killed command left goes now
+            self.sweep()
+            self.reconcile_networks()
 
     @property
     def networks(self):
@@ -171,18 +174,7 @@ class Containers:
     # -- setup -------------------------------------------------------------
 
     def _runtime(self) -> Runtime:
-        """The probed runtime, remembered under the root (probing runs a process; starts should not)."""
-        cache = self.root / "runtime.json"
-        if not os.environ.get("BERTH_RUNTIME"):
-            try:
-                data = json.loads(cache.read_text())
-                if os.access(data["path"], os.X_OK):
-                    return Runtime(**data)
-            except (OSError, ValueError, KeyError, TypeError):
-                pass
-        rt = choose_runtime()
-        write_json_atomic(cache, {"name": rt.name, "path": rt.path, "version": rt.version})
-        return rt
+        return remembered_runtime(self.root)
 
     def _reconcile_after_boot(self) -> None:
         """After a host reboot every container is gone: mark them exited and apply their policies."""
@@ -231,6 +223,83 @@ class Containers:
                 self.start(cid)
             except EngineError:
                 pass
+
+    # -- what a killed command left ------------------------------------------------------
+
+    def sweep(self) -> list[str]:
+        """Remove what a ``create`` or ``start`` killed on its way (SIGKILL, a crash) left; return the
+        ids of the half-made containers removed. Safe while other engine processes work: each
+        container is judged under its own lock, taken only if free, so one being made or started
+        right now is left alone. Run when an engine starts (and, for records still ``creating``, by
+        every ``ps``).
+
+        - a record ``creating`` (its create died): the record, its mount, directory and the
+          volumes the create made go; no command ever showed it as a container;
+        - a directory with no record, or a removal's ``.rm-<id>`` left half-deleted: unmounted, gone;
+        - a ``created`` or ``exited`` container whose start died: the runtime's container (and with
+          it conmon, the cgroup) is deleted, an exited one's root filesystem unmounted; its network
+          sandbox goes with ``reconcile_networks``. The record stays: ``ps -a`` lists it, ``start``
+          and ``rm`` work on it.
+        """
+        removed = []
+        for rec in self.store.all():
+            status = rec["State"]["Status"]
+            if status == "creating":
+                if self._sweep_creating(rec["Id"]):
+                    removed.append(rec["Id"])
+            elif status in ("created", "exited") and self._start_left_something(rec):
+                with self.store.locked_if_free(rec["Id"]) as mine:
+                    if mine:
+                        self._sweep_unstarted(rec["Id"])
+        for leftover in self.store.incomplete():
+            if not ids.is_container_id(leftover.name):
+                continue
+            with self.store.locked_if_free(leftover.name) as mine:
+                if mine and not (leftover / "record.json").exists():
+                    overlay.unmount(leftover / "rootfs")
+                    os.rename(leftover, self.store.dir / f".rm-{leftover.name}")
+                    removed.append(leftover.name)
+        for doomed in self.store.doomed():
+            overlay.unmount(doomed / "rootfs")
+            shutil.rmtree(doomed, ignore_errors=True)
+        if removed:
+            prune_orphans(self.cgroup_parent, set(self.store.ids()))
+        return removed
+
+    def _sweep_creating(self, cid: str) -> bool:
+        with self.store.locked_if_free(cid) as mine:
+            if not mine:
+                return False  # its create is alive and working
+            try:
+                rec = self.store.load(cid)
+            except (NotFound, ValueError):
+                return False
+            if rec["State"]["Status"] != "creating":
+                return False  # finished after all, between our look and the lock
+            self._discard_half_made(cid, rec.get("NewVolumes") or [])
+            return True
+
+    def _start_left_something(self, rec: dict) -> bool:
+        """A start of this (not running) container died after it had made something of its run."""
+        cid = rec["Id"]
+        if (self.driver.state_root / cid).exists():
+            return True
+        return rec["State"]["Status"] == "exited" and overlay.is_mounted(self.store.path(cid) / "rootfs")
+
+    def _sweep_unstarted(self, cid: str) -> None:
+        rec = self.store.load(cid)
+        if rec["State"]["Status"] not in ("created", "exited"):
+            return
+        cdir = self.store.path(cid)
+        if (self.driver.state_root / cid).exists():
+            self.driver.delete(cid, force=True)
+        Cgroup(rec["CgroupsPath"]).remove()
+        for name in ("pidfile", "conmon.pid", "waiter"):
+            (cdir / name).unlink(missing_ok=True)
+        (self.exit_dir / cid).unlink(missing_ok=True)
+        (self.socket_dir / cid[:12]).unlink(missing_ok=True)
+        if rec["State"]["Status"] == "exited":
+            overlay.unmount(cdir / "rootfs")
 
     def _volume_users(self) -> dict[str, list[str]]:
         users: dict[str, list[str]] = {}
@@ -310,105 +379,129 @@ class Containers:
                                         find_network=lambda name: self.networks.get(name), find_container=self._find,
                                         image_exposed=list(getattr(cfg, "exposed_ports", []) or []))
 
+        env = merge_env(["PATH=" + DEFAULT_PATH], cfg.env, env_from_files, opts.env)
+        if opts.tty and not any(e.startswith("TERM=") for e in env):
+            env.append("TERM=xterm")
+        entrypoint = cfg.entrypoint if opts.entrypoint is None else opts.entrypoint
+        command = opts.command or ([] if opts.entrypoint is not None and opts.entrypoint else cfg.cmd)
+        args = list(entrypoint) + list(command)
+        if not args:
+            raise InvalidArgument("no command specified: the image has no Cmd or Entrypoint; give one")
+        workdir = mountpoints.check_workdir(opts.workdir or cfg.working_dir or "/", f"image {opts.image}")
+        # Anonymous volumes for the image's VOLUME paths not otherwise mounted; every volume is
+        # named here, so that the record names it before it exists.
+        targets = {m.target for m in mount_specs}
+        for path in cfg.volumes:
+            if path.rstrip("/") not in targets:
+                mount_specs.append(MountSpec("volume", "", path.rstrip("/") or "/"))
+        new_volumes: list[str] = []  # made by this create: removed with it when it fails
+        for m in mount_specs:
+            if m.type == "volume":
+                m.options = [] if m.source else ["anonymous"]
+                m.source = m.source or os.urandom(32).hex()
+                if not (self.volumes.dir / m.source / "volume.json").exists():
+                    new_volumes.append(m.source)
+
         cid = os.urandom(32).hex()
         cdir = self.store.path(cid)
-        cdir.mkdir()
         rootfs = cdir / "rootfs"
-        created_volumes: list[str] = []
+        hostname = opts.hostname or cid[:12]
+        host_config = {"RestartPolicy": opts.restart or "no", "AutoRemove": opts.auto_remove,
+                       "NetworkMode": net.mode, "PortBindings": networking.port_bindings(net.ports),
+                       "PublishAllPorts": net.publish_all, "Dns": net.dns, "DnsSearch": net.dns_search,
+                       "DnsOptions": net.dns_options, "ExtraHosts": net.extra_hosts,
+                       "LogMaxSize": log_max_size, "LogMaxFile": log_max_file}
+        record = {
+            "Id": cid,
+            "Created": now_iso(),
+            "Image": opts.image,
+            "ImageId": image.id,
+            "Layers": [str(p) for p in image.layers],
+            "Path": args[0],
+            "Args": args[1:],
+            "Options": opts.to_dict(),
+            "Process": {"args": args, "env": env, "cwd": workdir, "uid": 0, "gid": 0,
+                        "additional_gids": [], "user": opts.user or cfg.user},
+            "Hostname": hostname,
+            "Labels": {**cfg.labels, **opts.labels},
+            "StopSignal": stop_signal or cfg.stop_signal or "SIGTERM",
+            "StopTimeout": opts.stop_timeout,
+            "Resources": resources,
+            "MountSpecs": [m.to_dict() for m in mount_specs],
+            "NewVolumes": new_volumes,
+            "HostConfig": host_config,
+            "EndpointsConfig": net.endpoints,    # network name → Aliases, IPAddress, MacAddress
+            "PortSpecs": net.ports,
+            "ExposedPorts": net.exposed,
+            "Ports": [],                         # published while running (networking.published)
+            "CgroupsPath": f"{self.cgroup_parent}/{cid}",
+            # "creating" while create works, under the container's lock: a record in that state
+            # whose lock is free was left by a create that died, and ``sweep`` removes it.
+            "State": {"Status": "creating", "Running": False, "Paused": False, "Restarting": False,
+                      "OOMKilled": False, "Dead": False, "Pid": 0, "ExitCode": 0, "Error": "",
+                      "StartedAt": "0001-01-01T00:00:00Z", "FinishedAt": "0001-01-01T00:00:00Z"},
+            "MonitorPid": 0,
+            "RestartCount": 0,
+            "RestartDelay": 0.0,
+            "RestartPending": False,
+            "ManuallyStopped": False,
+            "StartedMono": 0.0,
+        }
+        lock = contextlib.ExitStack()
         try:
-            for d in ("rootfs", "upper", "work", "bundle"):
-                (cdir / d).mkdir()
-            overlay.mount_overlay(image.layers, cdir / "upper", cdir / "work", rootfs)
-
-            env = merge_env(["PATH=" + DEFAULT_PATH], cfg.env, env_from_files, opts.env)
-            if opts.tty and not any(e.startswith("TERM=") for e in env):
-                env.append("TERM=xterm")
-            entrypoint = cfg.entrypoint if opts.entrypoint is None else opts.entrypoint
-            command = opts.command or ([] if opts.entrypoint is not None and opts.entrypoint else cfg.cmd)
-            args = list(entrypoint) + list(command)
-            if not args:
-                raise InvalidArgument("no command specified: the image has no Cmd or Entrypoint; give one")
-            workdir = mountpoints.check_workdir(opts.workdir or cfg.working_dir or "/", f"image {opts.image}")
-            user = resolve_in_rootfs(opts.user or cfg.user, rootfs, what=f"image {opts.image}")
-            if not any(e.startswith("HOME=") for e in env):
-                env.append(f"HOME={user.home}")
-            path_env = next((e[5:] for e in env if e.startswith("PATH=")), DEFAULT_PATH)
-            find_executable(rootfs, args[0], path_env, workdir)
-
-            # Anonymous volumes for the image's VOLUME paths not otherwise mounted.
-            targets = {m.target for m in mount_specs}
-            for path in cfg.volumes:
-                if path.rstrip("/") not in targets:
-                    mount_specs.append(MountSpec("volume", "", path.rstrip("/") or "/"))
-            for m in mount_specs:
-                if m.type == "volume":
-                    anonymous = not m.source
-                    existed = bool(m.source) and (self.volumes.dir / m.source / "volume.json").exists()
-                    vol = self.volumes.create(m.source)
-                    if not existed:
-                        created_volumes.append(vol.name)
-                    m.source = vol.name
-                    m.options = ["anonymous"] if anonymous else []
-
-            hostname = opts.hostname or cid[:12]
+            # The record first, under the names lock (the name is claimed by it) and the
+            # container's own lock, held until the container is whole: every later resource
+            # (mount, volumes, files) belongs to a record that a command finds.
             with self.store.names_locked():
-                name = opts.name or self._generate_name()
+                record["Name"] = name = opts.name or self._generate_name()
                 if any(rec["Name"] == name for rec in self.store.all()):
                     other = next(rec["Id"] for rec in self.store.all() if rec["Name"] == name)
                     raise Conflict(f'the container name "/{name}" is already in use by container "{other}". '
                                    "Remove or rename that container to reuse the name.")
-                host_config = {"RestartPolicy": opts.restart or "no", "AutoRemove": opts.auto_remove,
-                               "NetworkMode": net.mode, "PortBindings": networking.port_bindings(net.ports),
-                               "PublishAllPorts": net.publish_all, "Dns": net.dns, "DnsSearch": net.dns_search,
-                               "DnsOptions": net.dns_options, "ExtraHosts": net.extra_hosts,
-                               "LogMaxSize": log_max_size, "LogMaxFile": log_max_file}
-                self._write_etc_files(cdir, hostname, net.mode, host_config)
-                record = {
-                    "Id": cid,
-                    "Name": name,
-                    "Created": now_iso(),
-                    "Image": opts.image,
-                    "ImageId": image.id,
-                    "Layers": [str(p) for p in image.layers],
-                    "Path": args[0],
-                    "Args": args[1:],
-                    "Options": opts.to_dict(),
-                    "Process": {"args": args, "env": env, "cwd": workdir, "uid": user.uid, "gid": user.gid,
-                                "additional_gids": user.additional_gids, "user": opts.user or cfg.user},
-                    "Hostname": hostname,
-                    "Labels": {**cfg.labels, **opts.labels},
-                    "StopSignal": stop_signal or cfg.stop_signal or "SIGTERM",
-                    "StopTimeout": opts.stop_timeout,
-                    "Resources": resources,
-                    "MountSpecs": [m.to_dict() for m in mount_specs],
-                    "HostConfig": host_config,
-                    "EndpointsConfig": net.endpoints,    # network name → Aliases, IPAddress, MacAddress
-                    "PortSpecs": net.ports,
-                    "ExposedPorts": net.exposed,
-                    "Ports": [],                         # published while running (networking.published)
-                    "CgroupsPath": f"{self.cgroup_parent}/{cid}",
-                    "State": {"Status": "created", "Running": False, "Paused": False, "Restarting": False,
-                              "OOMKilled": False, "Dead": False, "Pid": 0, "ExitCode": 0, "Error": "",
-                              "StartedAt": "0001-01-01T00:00:00Z", "FinishedAt": "0001-01-01T00:00:00Z"},
-                    "MonitorPid": 0,
-                    "RestartCount": 0,
-                    "RestartDelay": 0.0,
-                    "RestartPending": False,
-                    "ManuallyStopped": False,
-                    "StartedMono": 0.0,
-                }
+                cdir.mkdir()
+                lock.enter_context(self.store.locked(cid))
                 self.store.save(record)
-            events.container(self.root, record, "create")
-            return record
+            pause_points.reached("create-record", container=cid)
+            for d in ("rootfs", "upper", "work", "bundle"):
+                (cdir / d).mkdir()
+            overlay.mount_overlay(image.layers, cdir / "upper", cdir / "work", rootfs)
+            pause_points.reached("create-mounted", container=cid)
+
+            user = resolve_in_rootfs(opts.user or cfg.user, rootfs, what=f"image {opts.image}")
+            if not any(e.startswith("HOME=") for e in env):
+                env.append(f"HOME={user.home}")
+            path_env = next((e[5:] for e in env if e.startswith("PATH=")), DEFAULT_PATH)
+            find_executable(rootfs, args[0], path_env, workdir, what=f"image {opts.image}")
+            record["Process"].update(uid=user.uid, gid=user.gid, additional_gids=user.additional_gids)
+            for m in mount_specs:
+                if m.type == "volume":
+                    self.volumes.create(m.source, anonymous="anonymous" in m.options)
+            pause_points.reached("create-volumes", container=cid)
+            self._write_etc_files(cdir, hostname, net.mode, host_config)
+            pause_points.reached("create-files", container=cid)
+            record["State"]["Status"] = "created"
+            self.store.save(record)
         except BaseException:
-            overlay.unmount(rootfs)
-            shutil.rmtree(cdir, ignore_errors=True)
-            for name in created_volumes:
-                try:
-                    self.volumes.remove(name, force=True)
-                except EngineError:
-                    pass
+            self._discard_half_made(cid, new_volumes)
             raise
+        finally:
+            lock.close()
+        events.container(self.root, record, "create")
+        return record
+
+    def _discard_half_made(self, cid: str, new_volumes: list[str]) -> None:
+        """Remove what a create that failed (or died: see ``sweep``) made: mount, directory, new volumes."""
+        cdir = self.store.path(cid)
+        overlay.unmount(cdir / "rootfs")
+        if cdir.exists():
+            doomed = self.store.dir / f".rm-{cid}"
+            os.rename(cdir, doomed)
+            shutil.rmtree(doomed, ignore_errors=True)
+        for name in new_volumes:
+            try:
+                self.volumes.remove(name)
+            except (NotFound, Conflict):
+                pass  # never made, or another container took it meanwhile
 
     def _generate_name(self) -> str:
         left = ["brave", "calm", "eager", "fancy", "gentle", "happy", "jolly", "keen", "lucid", "merry", "nifty",
@@ -498,6 +591,9 @@ class Containers:
                 return rec
             if status == "paused":
                 raise Conflict(f"container {rec['Name']} is paused; unpause it instead")
+            if status == "creating":  # we hold its lock: the create that wrote it died
+                raise Conflict(f"container {rec['Name']} was left half-made by a create that stopped; "
+                               "remove it (rm -f)")
             rec["ManuallyStopped"] = False
             rec["RestartPending"] = False
             waiter_file = self.store.path(cid) / "waiter"
@@ -578,8 +674,10 @@ class Containers:
                     self.volumes.create(m["source"])
                     self.volumes.populate(m["source"], rootfs, m["target"],
                                           what=f"container {rec['Name']} (image {rec['Image']})")
+            pause_points.reached("start-mounted", container=cid)
             network = self._network_up(rec, cdir)
             networked = True
+            pause_points.reached("start-network", container=cid)
             spec = ocispec.build(self._spec_options(rec, cdir, network))
             mountpoints.prepare(rootfs, spec, what=f"container {rec['Name']} (image {rec['Image']})")
             write_json_atomic(cdir / "bundle" / "config.json", spec)
@@ -603,9 +701,11 @@ class Containers:
             )
             pid = self.monitor.spawn(request)
             try:
+                pause_points.reached("start-monitor", container=cid)
                 if before_start:
                     before_start(rec)
                 self.driver.start(cid)
+                pause_points.reached("start-started", container=cid)
             except BaseException:
                 self.driver.delete(cid, force=True)
                 raise
@@ -1007,6 +1107,9 @@ class Containers:
             self.handle_exit(cid)
         with self._locked(cid):
             rec = self.store.load(cid)
+            if rec["State"]["Status"] == "creating":  # we hold its lock: its create died
+                self._discard_half_made(cid, rec.get("NewVolumes") or [])
+                return cid
             rec["RestartPending"] = False
             rec["ManuallyStopped"] = True
             if rec["State"]["Status"] in RUNNING:
@@ -1062,6 +1165,8 @@ class Containers:
     def list(self, all: bool = False, filters: dict[str, list[str]] | None = None) -> list[ContainerSummary]:
         out = []
         for rec in self.store.all():
+            if rec["State"]["Status"] == "creating" and self._sweep_creating(rec["Id"]):
+                continue  # its create died: half-made, now gone
             rec = self._refresh(rec)
             if not all and rec["State"]["Status"] not in ("running", "paused", "restarting"):
                 continue
@@ -1210,7 +1315,8 @@ class Containers:
             caps = ocispec.host_capabilities()
             process["capabilities"] = {k: caps for k in ("bounding", "effective", "permitted")}
         path_env = next((e[5:] for e in env if e.startswith("PATH=")), DEFAULT_PATH)
-        find_executable(rootfs, opts.command[0], path_env, process.get("cwd", "/"))
+        find_executable(rootfs, opts.command[0], path_env, process.get("cwd", "/"),
+                        what=f"container {rec['Name']} (image {rec['Image']})")
         fd, path = tempfile.mkstemp(dir=cdir, prefix="exec-", suffix=".json")
         with os.fdopen(fd, "w") as f:
             json.dump(process, f)
@@ -1374,7 +1480,7 @@ def status_text(rec: dict) -> str:
         return f"Restarting ({s['ExitCode']}) {human_duration(_since(s['FinishedAt']))} ago"
     if s["Status"] == "exited":
         return f"Exited ({s['ExitCode']}) {human_duration(_since(s['FinishedAt']))} ago"
-    return s["Status"].capitalize()
+    return s["Status"].capitalize()   # Created, Creating (a create at work right now)
 
 
 def summary(rec: dict) -> ContainerSummary:
@@ -1388,7 +1494,8 @@ def summary(rec: dict) -> ContainerSummary:
                "Source": m["source"] if m["type"] == "bind" else "", "Destination": m["target"],
                "Driver": "local" if m["type"] == "volume" else ""} for m in rec.get("MountSpecs") or []]
     return ContainerSummary(id=rec["Id"], name=rec["Name"], image=rec["Image"], command=command,
-                            created=rec["Created"], state=rec["State"]["Status"], status=status_text(rec),
+                            created=rec["Created"], state="created" if rec["State"]["Status"] == "creating"
+                            else rec["State"]["Status"], status=status_text(rec),
                             exit_code=rec["State"]["ExitCode"], labels=rec["Labels"], pid=rec["State"]["Pid"],
                             ports=networking.ps_ports(rec.get("Ports") or [], rec.get("ExposedPorts") or [])
                             if running else "", image_id=rec.get("ImageId", ""), mounts=mounts, networks=networks)

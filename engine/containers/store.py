@@ -10,8 +10,11 @@ Layout under the engine root::
     containers/<id>/hosts, hostname, resolv.conf
     containers/.names.lock          flock'd while a name is claimed or changed
 
-A record whose directory has no ``record.json`` was never completed and is
-removed by the next ``Containers`` start.
+``create`` writes the record first, in the state ``creating``, under the container's
+lock, before it mounts or makes anything: a record still ``creating`` whose lock is
+free was left by a create that died, and ``Containers.sweep`` removes it and what it
+made. A directory with no ``record.json`` (a create that died before its first write)
+goes the same way.
 
     >>> store = RecordStore(root)                         # doctest: +SKIP
     >>> with store.locked(cid): rec = store.load(cid); store.save(rec)   # doctest: +SKIP
@@ -97,6 +100,29 @@ class RecordStore:
 
     def locked(self, cid: str):
         return flocked(self.path(cid) / "lock")
+
+    @contextlib.contextmanager
+    def locked_if_free(self, cid: str):
+        """Take the container's lock if nobody holds it: yields True (held), or False (someone has it,
+        or the directory is gone)."""
+        try:
+            fd = os.open(self.path(cid) / "lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        except OSError:
+            yield False
+            return
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                yield False
+                return
+            yield True
+        finally:
+            os.close(fd)
+
+    def doomed(self) -> list[Path]:
+        """Directories of removals that stopped between renaming and deleting (``.rm-<id>``)."""
+        return [p for p in self.dir.iterdir() if p.name.startswith(".rm-") and p.is_dir()]
 
     def names_locked(self):
         return flocked(self.dir / ".names.lock")

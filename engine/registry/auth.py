@@ -137,3 +137,26 @@ def credentials_key(creds: Credentials | None) -> str | None:
 
 def basic_header(creds: Credentials) -> str:
     return "Basic " + base64.b64encode(f"{creds.username}:{creds.password}".encode()).decode()
+
+
+# A token answer is a few kilobytes (a JWT and its lifetime); a realm that sends more is refused
+# before it is parsed, counted after decompression, so neither its size nor a gzip bomb costs memory.
+MAX_TOKEN_RESPONSE = 1 << 20
+
+
+def read_token_response(chunks, what: str, cap: int = MAX_TOKEN_RESPONSE) -> dict:
+    """The JSON object of a token service's answer, read from ``chunks`` (decoded bytes) up to ``cap``."""
+    from engine.errors import RegistryError, UnsafeContent
+
+    data = bytearray()
+    for chunk in chunks:
+        data += chunk
+        if len(data) > cap:
+            raise UnsafeContent(f"{what}: the token answer is over the cap of {cap} bytes; refused before parsing")
+    try:
+        body = json.loads(bytes(data))
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        raise RegistryError(f"{what}: the token answer is not a JSON object")
+    return body

@@ -224,18 +224,15 @@ class RegistryClient:
             query.append(("service", service))
         headers = {"Authorization": auth.basic_header(self.credentials)} if self.credentials else {}
         try:
-            r = self.http.get(realm, params=query, headers=headers)
+            with self.http.stream("GET", realm, params=query, headers=headers) as r:
+                if r.status_code in (401, 403):
+                    raise Unauthorized(self._refused_message())
+                if r.status_code != 200:
+                    raise RegistryError(f"registry {self.domain}: token service {realm} answered {r.status_code}")
+                body = auth.read_token_response(r.iter_bytes(), f"registry {self.domain}: token service {realm}")
         except httpx.TransportError as exc:
             raise RegistryError(f"registry {self.domain}: token service {realm} unreachable: {exc}") from None
-        if r.status_code in (401, 403):
-            raise Unauthorized(self._refused_message())
-        if r.status_code != 200:
-            raise RegistryError(f"registry {self.domain}: token service {realm} answered {r.status_code}")
-        try:
-            body = r.json()
-            token = body.get("token") or body.get("access_token")
-        except (ValueError, AttributeError):
-            token = None
+        token = body.get("token") or body.get("access_token")
         if not token or not isinstance(token, str):
             raise RegistryError(f"registry {self.domain}: token service {realm} gave no token")
         try:

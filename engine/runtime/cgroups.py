@@ -214,16 +214,17 @@ def _rmdir_retry(d: Path, timeout: float = 5.0) -> bool:
             delay = min(delay * 2, 0.1)
 
 
-def prune_orphans(parent: str, keep: set[str]) -> list[str]:
+def prune_orphans(parent: str, keep: set[str], prefix: str = "") -> list[str]:
     """Remove the empty cgroups under ``parent`` whose name is no container in ``keep``
-    (left by a removal that raced an exit); return the names removed."""
+    (left by a removal that raced an exit) and starts with ``prefix``; return the names removed."""
     gone = set()
     for h in hierarchies():
         d = h.mountpoint / parent.strip("/")
         if not d.is_dir():
             continue
         for child in d.iterdir():
-            if not child.is_dir() or child.name in keep or any(p.is_dir() for p in child.iterdir()):
+            if not child.is_dir() or child.name in keep or not child.name.startswith(prefix) \
+                    or any(p.is_dir() for p in child.iterdir()):
                 continue
             if _lines(child / "cgroup.procs"):
                 continue  # something still runs there: not ours to judge

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from engine.errors import EngineError, RuntimeUnavailable
+from engine.pause_points import without_pause
 from engine.runtime.runc import RuntimeDriver, runtime_message
 
 
@@ -100,7 +101,7 @@ class Conmon:
             except FileNotFoundError:
                 pass
         read_end, write_end = os.pipe()
-        env = {**os.environ, **r.env, "_OCI_SYNCPIPE": str(write_end)}
+        env = {**without_pause(dict(os.environ)), **r.env, "_OCI_SYNCPIPE": str(write_end)}
         # conmon's stderr goes to a file: the daemonized monitor keeps it open for its whole life.
         err_path = r.bundle / "conmon.err"
         try:

@@ -88,3 +88,24 @@ def choose_runtime(layout: str | None = None) -> Runtime:
         f"no usable OCI runtime found (tried {', '.join(names)}); install runc "
         "(Debian: apt-get install runc)"
     )
+
+
+def remembered_runtime(root: Path) -> Runtime:
+    """The probed runtime, remembered under the engine root in ``runtime.json`` (probing runs a
+    process; starts and build steps should not). ``BERTH_RUNTIME`` always probes again."""
+    import json
+
+    cache = Path(root) / "runtime.json"
+    if not os.environ.get("BERTH_RUNTIME"):
+        try:
+            data = json.loads(cache.read_text())
+            if os.access(data["path"], os.X_OK):
+                return Runtime(**data)
+        except (OSError, ValueError, KeyError, TypeError):
+            pass
+    rt = choose_runtime()
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    tmp = cache.with_name(f".runtime.json.{os.getpid()}")
+    tmp.write_text(json.dumps({"name": rt.name, "path": rt.path, "version": rt.version}))
+    os.replace(tmp, cache)  # whole or not at all
+    return rt

@@ -67,6 +67,18 @@ class RuntimeDriver:
     def resume(self, container_id: str) -> None:
         self._run("resume", container_id)
 
+    def list(self) -> list[str]:
+        """The ids of every container the runtime keeps state for under ``state_root``."""
+        if not self.state_root.is_dir():
+            return []
+        return self._run("list", "-q", check=False).stdout.split()
+
+    def run_command(self, container_id: str, bundle: Path) -> list[str]:
+        """The command line that creates, starts and waits for a container in the foreground
+        (``run``: the caller holds its stdio and its exit code; a build step runs this way). ``--keep``:
+        the container (and its cgroup, with the OOM killer's count) stays until ``delete``."""
+        return [*self.base, "run", "--keep", "--bundle", str(bundle), container_id]
+
     def pids(self, container_id: str) -> list[int]:
         out = self._run("ps", "--format", "json", container_id)
         return json.loads(out.stdout or "[]") or []

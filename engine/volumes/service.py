@@ -73,10 +73,13 @@ class Volumes:
         except FileNotFoundError:
             raise NotFound(f"no such volume: {name}") from None
 
-    def create(self, name: str = "", labels: dict[str, str] | None = None, driver: str = "local") -> Volume:
+    def create(self, name: str = "", labels: dict[str, str] | None = None, driver: str = "local", *,
+               anonymous: bool = False) -> Volume:
+        """A volume named ``name`` (made up when empty: an anonymous volume; ``anonymous`` marks a
+        name chosen ahead, as a container's create does so that its record names it first)."""
         if driver != "local":
             raise InvalidArgument(f"volume driver {driver!r} is not supported; only 'local'")
-        anonymous = not name
+        anonymous = anonymous or not name
         name = name or os.urandom(32).hex()
         ids.volume_name(name)
         with self._lock():

@@ -19,7 +19,7 @@ import pytest
 
 from engine.build.builder import Builder
 from engine.build.model import BuildOptions
-from engine.build.runner import RuncStepRunner, StepConfig
+from engine.build.runner import RuntimeStepRunner, StepConfig
 from engine.images.service import ImageService
 from engine.images.settings import ImageSettings
 from tests.engine.conftest import registry  # noqa: F401  (a real registry on loopback, session-wide)
@@ -58,6 +58,9 @@ def work(monkeypatch):
     monkeypatch.setenv("BERTH_ADDRESS_POOLS", "10.233.0.0/16/24")
     monkeypatch.setenv("BERTH_IP_FORWARD", "0")
     monkeypatch.setenv("BERTH_FORWARD_DNS", "0")
+    # RUN steps' cgroups go under a parent of the test's own, removed (and checked empty) at the end.
+    parent = f"/berth-build-test-{tag}"
+    monkeypatch.setenv("BERTH_CGROUP_PARENT", parent)
     path = Path(tempfile.mkdtemp(prefix="berth-build-test-"))
     try:
         yield path
@@ -72,7 +75,12 @@ def work(monkeypatch):
         for point in sorted(left, key=len, reverse=True):
             subprocess.run(["umount", "-l", point], check=False)
         shutil.rmtree(path, ignore_errors=True)
+        from engine.runtime.cgroups import hierarchies, remove_parent
+
+        steps = [c for h in hierarchies() for c in (h.mountpoint / parent.strip("/")).glob("*") if c.is_dir()]
+        remove_parent(parent)
         assert not left, f"mounts left behind: {left}"
+        assert not steps, f"RUN step cgroups left behind: {steps}"
 
 
 @pytest.fixture
@@ -84,7 +92,7 @@ class CountingRunner:
     """The real runc runner, counting the containers it runs."""
 
     def __init__(self, root: Path):
-        self.inner = RuncStepRunner(root)
+        self.inner = RuntimeStepRunner(root)
         self.calls = 0
 
     def run(self, layers, config, on_line):
@@ -145,7 +153,7 @@ def run_image(svc: ImageService, image: str, argv: list[str] | None = None) -> t
         user = f"{passwd[user][2]}:{passwd[user][3]}"
     lines: list[str] = []
     env = config.get("Env") or ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]
-    with RuncStepRunner(svc.root).run(svc.layer_stack(image), StepConfig(argv, env, user if ":" in user else f"{user}:0",
+    with RuntimeStepRunner(svc.root).run(svc.layer_stack(image), StepConfig(argv, env, user if ":" in user else f"{user}:0",
                                       config.get("WorkingDir") or "/"), lines.append) as step:
         return step.exit_code, lines
 

@@ -9,7 +9,7 @@ import pytest
 
 from engine.build.builder import Builder
 from engine.build.model import BuildOptions
-from engine.build.runner import RuncStepRunner
+from engine.build.runner import RuntimeStepRunner
 from engine.network.service import Networks
 from engine.network.settings import NetworkSettings
 from tests.build.conftest import _read
@@ -33,7 +33,7 @@ def nets(svc):
 
 
 def test_a_bridged_run_step_has_an_address_on_the_default_bridge_and_leaves_no_sandbox(svc, nets, context):
-    runner = RuncStepRunner(svc.root, networks=nets)
+    runner = RuntimeStepRunner(svc.root, networks=nets)
     Builder(svc, runner=runner).build(BuildOptions(context=context(PROBE), tags=["bridged:1"], network="bridge"))
     addr = _read(svc, "bridged:1", "/addr")
     assert "eth0" in addr and "inet 10.23" in addr, addr
@@ -48,7 +48,7 @@ def test_a_bridged_run_step_has_an_address_on_the_default_bridge_and_leaves_no_s
 
 
 def test_a_run_step_with_network_none_sees_only_loopback(svc, nets, context):
-    runner = RuncStepRunner(svc.root, networks=nets)
+    runner = RuntimeStepRunner(svc.root, networks=nets)
     Builder(svc, runner=runner).build(BuildOptions(context=context(PROBE), tags=["isolated:1"], network="none"))
     addr = _read(svc, "isolated:1", "/addr")
     assert "eth0" not in addr and "lo" in addr, addr
