@@ -227,9 +227,14 @@ def cmd_prune(args) -> int:
 
 
 def cmd_save(args) -> int:
-    e = engine(args)
     if args.output:
         directory = os.path.dirname(os.path.abspath(args.output))
+        if not os.path.isdir(directory):  # Docker's words, before any work
+            from engine.errors import InvalidArgument
+
+            raise InvalidArgument(f'failed to save image: invalid output path: directory "{directory}" does not exist')
+    e = engine(args)
+    if args.output:
         fd, tmp = tempfile.mkstemp(dir=directory, prefix=".berth-save-")
         try:
             with os.fdopen(fd, "wb") as out:
@@ -248,6 +253,11 @@ def cmd_save(args) -> int:
 
 
 def cmd_load(args) -> int:
+    if args.input and not os.path.isfile(args.input):
+        from engine.errors import InvalidArgument
+
+        why = "is a directory" if os.path.isdir(args.input) else "no such file or directory"
+        raise InvalidArgument(f"open {args.input}: {why}")
     e = engine(args)
     if args.input:
         result = e.load(args.input)
@@ -383,7 +393,9 @@ COMMAND_MODULES = {
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """The command line's parser; with ``command``, only the part that parses it."""
-    parser = argparse.ArgumentParser(prog="python -m engine", description="Berth engine admin")
+    from engine.cli_usage import CommandParser
+
+    parser = CommandParser(prog="python -m engine", description="Berth engine admin")
     parser.add_argument("--root", default=None, help="engine root (default: $BERTH_ROOT or /var/lib/berth)")
     sub = parser.add_subparsers(dest="command", required=True)
     known = command in OWN_COMMANDS or any(command in names for names in COMMAND_MODULES.values())
@@ -395,8 +407,6 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
-# Docker answers a bad flag of these with 125, not argparse's 2.
-EXIT_125_ON_USAGE = ("run", "create", "exec")
 
 
 def command_of(argv: list[str]) -> str | None:
@@ -415,13 +425,14 @@ def command_of(argv: list[str]) -> str | None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from engine.cli_usage import UsageError
+
     argv = sys.argv[1:] if argv is None else argv
     try:
         args = build_parser(command_of(argv)).parse_args(argv)
-    except SystemExit as exc:
-        if exc.code not in (0, None) and command_of(argv) in EXIT_125_ON_USAGE:
-            return 125
-        raise
+    except UsageError as exc:  # Docker's words and codes: 125 for a bad flag, 1 for missing arguments
+        print(exc.text(), file=sys.stderr)
+        return exc.exit_code
     from engine.format.output import FormatError
 
     try:
@@ -435,6 +446,18 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("Interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        return 0
+    except OSError as exc:  # a file the user named: missing, a directory, no permission
+        where = f": {exc.filename}" if exc.filename else ""
+        print(f"Error: {exc.strerror or exc}{where}", file=sys.stderr)
+        return 1
+    except Exception as exc:  # never a traceback at a user; BERTH_DEBUG=1 shows it
+        if os.environ.get("BERTH_DEBUG"):
+            raise
+        print(f"Error: internal error: {type(exc).__name__}: {exc} (BERTH_DEBUG=1 shows the traceback)",
+              file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -67,6 +67,15 @@ def run_exit_code(exc: EngineError) -> int:
     return 125
 
 
+def exec_exit_code(exc: EngineError) -> int:
+    """``exec``: 1 when the container is missing or not running (Docker's daemon refused); else as ``run``."""
+    from engine.errors import Conflict
+
+    if isinstance(exc, (NotFound, Conflict)):
+        return 1
+    return run_exit_code(exc)
+
+
 def guarded(fn, code_for=lambda exc: 1):
     def wrapper(args):
         from engine.cli_output import FormatError, report
@@ -457,8 +466,16 @@ def cmd_inspect(args):
 
 
 def cmd_logs(args):
+    tail = None
+    if args.tail not in (None, "all"):
+        try:
+            tail = int(args.tail)
+        except ValueError:
+            from engine.errors import InvalidArgument
+
+            raise InvalidArgument(f'invalid value for "tail": "{args.tail}": want a number or "all"') from None
+        tail = None if tail < 0 else tail  # as Docker: a negative tail is all of it
     svc = containers_service(args)
-    tail = None if args.tail in (None, "all") else int(args.tail)
     records = svc.logs(args.container, follow=args.follow, tail=tail, since=parse_time_arg(args.since),
                        until=parse_time_arg(args.until))
     out, err = sys.stdout.buffer, sys.stderr.buffer
@@ -675,7 +692,7 @@ def register(sub) -> None:
     p.add_argument("--privileged", action="store_true")
     p.add_argument("container")
     p.add_argument("command", nargs=argparse.REMAINDER)
-    p.set_defaults(func=guarded(cmd_exec, run_exit_code))
+    p.set_defaults(func=guarded(cmd_exec, exec_exit_code))
 
     p = sub.add_parser("top", help="show a container's processes")
     p.add_argument("container")
@@ -714,7 +731,9 @@ def register(sub) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m engine.cli_containers", description="Berth containers")
+    from engine.cli_usage import CommandParser
+
+    parser = CommandParser(prog="python -m engine.cli_containers", description="Berth containers")
     parser.add_argument("--root", default=None, help="engine root (default: $BERTH_ROOT or /var/lib/berth)")
     sub = parser.add_subparsers(dest="command", required=True)
     register(sub)
@@ -722,17 +741,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from engine.__main__ import EXIT_125_ON_USAGE, command_of
+    from engine.cli_usage import UsageError
 
     parser = build_parser()
     argv = sys.argv[1:] if argv is None else argv
     try:
         args = parser.parse_args(argv)
-    except SystemExit as exc:
-        # argparse's usage errors: Docker answers bad flags of run/create with 125.
-        if exc.code not in (0, None) and command_of(argv) in EXIT_125_ON_USAGE:
-            return 125
-        raise
+    except UsageError as exc:  # Docker's words and codes (engine.cli_usage)
+        print(exc.text(), file=sys.stderr)
+        return exc.exit_code
     try:
         return args.func(args)
     except KeyboardInterrupt:

@@ -1074,7 +1074,10 @@ class Containers:
     def inspect(self, ref: str) -> dict:
         rec = self._refresh(self._load(ref))
         self._rotate_logs(rec)
-        return to_docker(rec, self.store.path(rec["Id"]), self.volumes.dir, self._network_settings(rec))
+        from engine.containers.render import complete
+
+        return complete(to_docker(rec, self.store.path(rec["Id"]), self.volumes.dir, self._network_settings(rec)),
+                        runtime=self.runtime.name)
 
     def record(self, ref: str) -> dict:
         return self._refresh(self._load(ref))
@@ -1178,14 +1181,14 @@ class Containers:
         cid = self._find(ref)
         rec = self.store.load(cid)
         if rec["State"]["Status"] == "paused":
-            raise Conflict(f"container {rec['Name']} is paused, unpause the container before exec")
+            raise Conflict(f"container {cid} is paused, unpause the container before exec")
         if rec["State"]["Status"] != "running":
-            raise Conflict(f"container {rec['Name']} is not running")
+            raise Conflict(f"container {cid} is not running")
         # The record may not know yet that the process just exited (its monitor records it
         # a moment later): ask the runtime, so the answer is ours and not runc's.
         state = self.driver.state(cid)
         if not state or state.get("status") not in ("running", "created"):
-            raise Conflict(f"container {rec['Name']} is not running")
+            raise Conflict(f"container {cid} is not running")
         if not opts.command:
             raise InvalidArgument("exec needs a command")
         cdir = self.store.path(cid)
@@ -1202,6 +1205,9 @@ class Containers:
             if not opts.workdir.startswith("/"):
                 raise InvalidArgument("the working directory for exec must be an absolute path")
             process["cwd"] = mountpoints.check_workdir(opts.workdir, f"exec in container {rec['Name']}")
+            from engine.runtime.executable import check_directory
+
+            check_directory(Path(f"/proc/{rec['State']['Pid']}/root"), process["cwd"])  # the container's view
         if opts.user:
             user = resolve_in_rootfs(opts.user, rootfs, what=f"container {rec['Name']} (image {rec['Image']})")
             process["user"] = {"uid": user.uid, "gid": user.gid,

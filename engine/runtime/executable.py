@@ -43,6 +43,15 @@ def _resolve(rootfs: Path, path: str) -> tuple[str, os.stat_result | None]:
     return path, None
 
 
+def check_directory(rootfs: Path, path: str) -> None:
+    """``exec -w PATH``: refuse, as Docker's runtime does (126), a working directory that is not one."""
+    _, st = _resolve(rootfs, path)
+    if st is None:
+        raise CommandNotExecutable(f'chdir to cwd ("{path}") set in config.json failed: no such file or directory')
+    if not stat.S_ISDIR(st.st_mode):
+        raise CommandNotExecutable(f'chdir to cwd ("{path}") set in config.json failed: not a directory')
+
+
 def find_executable(rootfs: Path, command: str, path_env: str, cwd: str) -> str:
     if "/" in command:
         candidates = [command if command.startswith("/") else posixpath.join(cwd or "/", command)]
