@@ -431,7 +431,11 @@ def cmd_ps(args):
     svc = containers_service(args)
     filters: dict[str, list[str]] = {}
     for f in args.filter:
-        k, _, v = f.partition("=")
+        k, eq, v = f.partition("=")
+        if not eq:  # Docker's flag parser refuses it: 125
+            print(f'invalid argument "{f}" for "-f, --filter" flag: bad format of filter (expected name=value)',
+                  file=sys.stderr)
+            return 125
         filters.setdefault(k, []).append(v)
     rows = svc.list(all=args.all or any(k in ("status", "exited") for k in filters), filters=filters)
     if args.last:

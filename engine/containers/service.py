@@ -62,7 +62,7 @@ from engine.runtime.exitwatch import ExitWatch
 from engine.runtime.monitor import Conmon, MonitorRequest, attach_socket, pid_alive
 from engine.runtime.probe import Runtime, choose_runtime
 from engine.runtime.runc import RuntimeDriver, runtime_message
-from engine.volumes.mounts import MountSpec, parse_mount, parse_size, parse_tmpfs, parse_volume
+from engine.volumes.mounts import MountSpec, make_bind_source, parse_mount, parse_size, parse_tmpfs, parse_volume
 from engine.volumes.service import Volumes
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -300,11 +300,17 @@ class Containers:
                 raise InvalidArgument(f"cannot read env file {path}: {exc.strerror}") from None
             env_from_files += [line.strip() for line in text.splitlines() if line.strip() and
                                not line.lstrip().startswith("#")]
-        for spec in mount_specs:
-            if spec.type == "bind" and not os.path.exists(spec.source):
-                raise InvalidArgument(f"invalid mount config: bind source path does not exist: {spec.source}")
+        # As Docker: a missing bind source of ``-v`` is made (a directory, 0755, root's); of ``--mount``, refused.
+        missing_v_sources = []
+        for i, spec in enumerate(mount_specs):
+            if spec.type == "bind" and not os.path.lexists(spec.source):
+                if i >= len(opts.volumes):
+                    raise InvalidArgument(f"invalid mount config: bind source path does not exist: {spec.source}")
+                missing_v_sources.append(spec.source)
 
         image = self.images.resolve(opts.image, opts.pull)
+        for source in missing_v_sources:
+            make_bind_source(source)
         cfg = image.config
         net = networking.network_config(opts, default=self.default_network,
                                         find_network=lambda name: self.networks.get(name), find_container=self._find,
@@ -539,7 +545,7 @@ class Containers:
                                "options": ["nosuid", "nodev", "noexec", *(["ro"] if m.read_only else []),
                                            *m.options]})
         return ocispec.SpecOptions(
-            args=args, rootfs=str(cdir / "rootfs"), cgroups_path=rec["CgroupsPath"], env=p["env"], cwd=p["cwd"],
+            args=args, rootfs=str(cdir / "rootfs"), cgroups_path=rec["CgroupsPath"], env=with_hostname(p["env"], rec["Hostname"]), cwd=p["cwd"],
             uid=p["uid"], gid=p["gid"], additional_gids=p["additional_gids"], hostname=rec["Hostname"]
             if network != "host" else "", terminal=opts["tty"], read_only=opts["read_only"],
             privileged=opts["privileged"], cap_add=opts["cap_add"], cap_drop=opts["cap_drop"], network=network,
@@ -1041,6 +1047,8 @@ class Containers:
             if any(r["Name"] == new_name and r["Id"] != cid for r in self.store.all()):
                 raise Conflict(f'the container name "/{new_name}" is already in use')
             rec = self.store.load(cid)
+            if rec["Name"] == new_name:  # Docker's words: a rename to the same name is an error
+                raise InvalidArgument("Renaming a container with the same name as its current name")
             old_name, rec["Name"] = rec["Name"], new_name
             self.store.save(rec)
             events.container(self.root, rec, "rename", {"oldName": "/" + old_name})
@@ -1060,6 +1068,9 @@ class Containers:
         return rec
 
     def list(self, all: bool = False, filters: dict[str, list[str]] | None = None) -> list[ContainerSummary]:
+        from engine.containers.filters import check_filters
+
+        check_filters(filters or {})  # before any record: a bad filter fails on an empty host too
         out = []
         for rec in self.store.all():
             rec = self._refresh(rec)
@@ -1339,6 +1350,14 @@ def _system_cpu_ns() -> int:
     with open("/proc/stat") as f:
         parts = f.readline().split()[1:8]
     return sum(int(p) for p in parts) * (1_000_000_000 // os.sysconf("SC_CLK_TCK"))
+
+
+def with_hostname(env: list[str], hostname: str) -> list[str]:
+    """The process's environment as Docker gives it: HOSTNAME after PATH, unless the user set one."""
+    if any(e.startswith("HOSTNAME=") for e in env):
+        return list(env)
+    at = next((i + 1 for i, e in enumerate(env) if e.startswith("PATH=")), 0)
+    return [*env[:at], f"HOSTNAME={hostname}", *env[at:]]
 
 
 def merge_env(*layers: list[str]) -> list[str]:

@@ -120,12 +120,13 @@ def containers_now(root):
     ([IMAGE, "nosuchcommand"], 127, b"executable file not found"),
     ([IMAGE, "/etc/passwd"], 126, b"permission denied"),
     ([IMAGE, "/etc"], 126, b"is a directory"),
-    (["-v", "/no/such/host/path:/x", IMAGE, "true"], 125, b"bind source path does not exist"),
+    (["--mount", "type=bind,source=/no/such/host/path,target=/x", IMAGE, "true"], 125,
+     b"bind source path does not exist"),
     (["-m", "lots", IMAGE, "true"], 125, b"invalid size"),
     (["-m", "1k", IMAGE, "true"], 125, b"minimum memory limit"),
     (["--cpus", "-1", IMAGE, "true"], 125, b"range of CPUs"),
     (["--restart", "sometimes", IMAGE, "true"], 125, b"invalid restart policy"),
-    (["--no-such-flag", IMAGE, "true"], 125, b"unrecognized arguments"),
+    (["--no-such-flag", IMAGE, "true"], 125, b"unknown flag: --no-such-flag"),
 ])
 def test_bad_input_gives_a_clear_error_dockers_exit_code_and_leaves_nothing(cli, engine_root, args, code, message):
     before = containers_now(engine_root)
