@@ -453,22 +453,6 @@ def print_table(rows: list[list[str]], minwidth: int = 20) -> None:
     sys.stdout.write(w.flush())
 
 
-def cmd_inspect(args):
-    from engine.cli_output import check_inspect_format, print_inspect
-    from engine.format.output import CONTAINER_MAPS
-
-    check_inspect_format(args.format)
-    svc = containers_service(args)
-    out, failed = [], 0
-    for ref in args.containers:
-        try:
-            out.append(svc.inspect(ref))
-        except EngineError as exc:
-            print(f"Error: {exc}", file=sys.stderr)
-            failed = 1
-    return print_inspect(out, args.format, CONTAINER_MAPS) or failed
-
-
 def cmd_logs(args):
     tail = None
     if args.tail not in (None, "all"):
@@ -672,10 +656,14 @@ def register(sub) -> None:
     p.add_argument("--format", default="", help="table (the default), json, or a Go template")
     p.set_defaults(func=guarded(cmd_ps))
 
-    p = sub.add_parser("inspect", help="show containers as JSON")
+    from engine import cli_inspect
+
+    p = sub.add_parser("inspect", help="show containers, images, networks or volumes as JSON")
     p.add_argument("-f", "--format", default="", help="json, or a Go template")
-    p.add_argument("containers", nargs="+")
-    p.set_defaults(func=guarded(cmd_inspect))
+    p.add_argument("--type", default="", help="container, image, network or volume (default: the first that has it)")
+    p.add_argument("-s", "--size", action="store_true", help="accepted for Docker's sake; sizes are not computed")
+    p.add_argument("names", nargs="+")
+    p.set_defaults(func=guarded(cli_inspect.cmd_inspect))
 
     p = sub.add_parser("logs", help="show a container's output")
     p.add_argument("-f", "--follow", action="store_true")

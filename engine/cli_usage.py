@@ -67,3 +67,11 @@ class CommandParser(argparse.ArgumentParser):
     def error(self, message: str):  # argparse calls this for every usage error
         words, code = classify(message)
         raise UsageError(words, code, usage=self.format_usage(), prog=self.prog)
+
+    def parse_known_args(self, args=None, namespace=None):
+        # A subcommand's parser reports what it does not know itself, with its own usage line
+        # (argparse leaves it to the top parser, whose usage lists every command).
+        namespace, extras = super().parse_known_args(args, namespace)
+        if extras:
+            self.error("unrecognized arguments: " + " ".join(extras))
+        return namespace, extras
