@@ -209,10 +209,11 @@ def cmd_rmi(args) -> int:
 
 
 def cmd_prune(args) -> int:
-    if not args.force and sys.stdin.isatty():
+    if not args.force:
+        from engine.cli_prompt import confirm
+
         what = "all images without at least one container associated to them" if args.all else "all dangling images"
-        answer = input(f"WARNING! This will remove {what}.\nAre you sure you want to continue? [y/N] ")
-        if answer.strip().lower() not in ("y", "yes"):
+        if not confirm(f"This will remove {what}."):
             return 0
     result = engine(args).prune_images(all=args.all)
     if result.untagged or result.deleted:

@@ -584,6 +584,12 @@ def cmd_volume_rm(args):
 
 
 def cmd_volume_prune(args):
+    if not args.force:
+        from engine.cli_prompt import confirm
+
+        what = "all local volumes" if args.all else "anonymous local volumes"
+        if not confirm(f"This will remove {what} not used by at least one container."):
+            return 0
     report = containers_service(args).volumes.prune(all=args.all)
     if report.deleted:
         print("Deleted Volumes:")

@@ -106,7 +106,7 @@ def test_a_volume_in_use_is_not_removed_and_rm_v_removes_anonymous_ones(cli, con
     assert cli("rm", "-v", name).returncode == 0
     assert not (containers.root / "volumes" / anon).exists()
     assert (containers.root / "volumes" / vol).exists()
-    assert vol in cli("volume", "prune", "-a").stdout.decode()
+    assert vol in cli("volume", "prune", "-a", "-f").stdout.decode()
     assert not (containers.root / "volumes" / vol).exists()
 
 
