@@ -480,7 +480,7 @@ def cmd_logs(args):
 
 
 def cmd_top(args):
-    result = containers_service(args).top(args.container)
+    result = containers_service(args).top(args.container, args.ps_args)
     print_table([result.titles, *result.processes])
     return 0
 
@@ -692,8 +692,9 @@ def register(sub) -> None:
     p.add_argument("command", nargs=argparse.REMAINDER)
     p.set_defaults(func=guarded(cmd_exec, exec_exit_code))
 
-    p = sub.add_parser("top", help="show a container's processes")
+    p = sub.add_parser("top", help="show a container's processes (ps options after it: top web aux)")
     p.add_argument("container")
+    p.add_argument("ps_args", nargs=argparse.REMAINDER, help="options of ps (default -ef)")
     p.set_defaults(func=guarded(cmd_top))
 
     p = sub.add_parser("stats", help="show containers' resource usage")

@@ -56,6 +56,7 @@ from engine import events
 from engine.logs import files as logfiles
 from engine.runtime import rootfs as overlay
 from engine.runtime import spec as ocispec
+from engine.runtime import netdev
 from engine.runtime.cgroups import Cgroup, host_memory, prune_orphans
 from engine.runtime.executable import find_executable
 from engine.runtime.exitwatch import ExitWatch
@@ -1126,32 +1127,15 @@ class Containers:
 
         return logfiles.follow(path, running, tail=tail, since=since, streams=streams)
 
-    def top(self, ref: str) -> TopResult:
+    def top(self, ref: str, ps_args: list[str] | None = None) -> TopResult:
+        """The container's processes as the host's ``ps`` shows them (``engine.runtime.top``)."""
+        from engine.runtime import top
+
         cid = self._find(ref)
         rec = self.store.load(cid)
         if rec["State"]["Status"] not in RUNNING:
             raise Conflict(f"container {rec['Name']} is not running")
-        pids = self.driver.pids(cid)
-        clock = os.sysconf("SC_CLK_TCK")
-        boot = time.time() - float(Path("/proc/uptime").read_text().split()[0])
-        rows = []
-        for pid in pids:
-            try:
-                stat = Path(f"/proc/{pid}/stat").read_text()
-                cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-                status = Path(f"/proc/{pid}/status").read_text()
-            except OSError:
-                continue
-            fields = stat.rsplit(")", 1)[1].split()
-            comm = stat[stat.index("(") + 1: stat.rindex(")")]
-            uid = next((line.split()[1] for line in status.splitlines() if line.startswith("Uid:")), "0")
-            cpu_secs = (int(fields[11]) + int(fields[12])) // clock
-            started = boot + int(fields[19]) / clock
-            rows.append([uid, str(pid), fields[1], "0",
-                         time.strftime("%H:%M", time.localtime(started)),
-                         "?" if fields[4] == "0" else "pts/" + str(int(fields[4]) & 0xff),
-                         time.strftime("%H:%M:%S", time.gmtime(cpu_secs)), cmdline.strip() or f"[{comm}]"])
-        return TopResult(titles=["UID", "PID", "PPID", "C", "STIME", "TTY", "TIME", "CMD"], processes=rows)
+        return top.processes(self.driver.pids(cid), ps_args)
 
     def stats(self, ref: str, interval: float = 0.5) -> StatsSample:
         return self.stats_many([ref], interval)[0]
@@ -1182,7 +1166,8 @@ class Containers:
                 id=cid, name=rec["Name"], cpu_percent=round(cpu_percent, 2),
                 memory_usage=second.memory_usage if running else 0, memory_limit=limit,
                 memory_percent=round(100.0 * second.memory_usage / limit, 2) if running and limit else 0.0,
-                pids=second.pids if running else 0, block_read=second.block_read, block_write=second.block_write))
+                pids=second.pids if running else 0, block_read=second.block_read, block_write=second.block_write,
+                **dict(zip(("net_rx", "net_tx"), netdev.totals(rec["State"]["Pid"] if running else 0)))))
         return samples
 
     # -- exec ------------------------------------------------------------------------
