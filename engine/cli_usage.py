@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import sys
 
 
 class UsageError(Exception):
@@ -65,10 +66,27 @@ class CommandParser(argparse.ArgumentParser):
     """An ArgumentParser that raises ``UsageError`` instead of printing and exiting with 2."""
 
     def error(self, message: str):  # argparse calls this for every usage error
+        if message.startswith("the following arguments are required: "):
+            # argparse checks the arguments first; Docker's flags come first: an unknown flag is 125
+            flag = self._unknown_flag()
+            if flag:
+                message = f"unrecognized arguments: {flag}"
         words, code = classify(message)
         raise UsageError(words, code, usage=self.format_usage(), prog=self.prog)
 
+    def _unknown_flag(self) -> str | None:
+        for token in getattr(self, "_given", []):
+            if token == "--":
+                return None
+            if token.startswith("-") and token != "-" and not token[1:2].isdigit():
+                parsed = self._parse_optional(token)
+                options = parsed if isinstance(parsed, list) else [parsed] if parsed else []
+                if options and all(option[0] is None for option in options):
+                    return token
+        return None
+
     def parse_known_args(self, args=None, namespace=None):
+        self._given = list(sys.argv[1:] if args is None else args)
         # A subcommand's parser reports what it does not know itself, with its own usage line
         # (argparse leaves it to the top parser, whose usage lists every command).
         namespace, extras = super().parse_known_args(args, namespace)
