@@ -187,6 +187,9 @@ def cmd_history(args) -> int:
 
 
 def cmd_tag(args) -> int:
+    from engine.reference import parse
+
+    parse(args.target)  # a bad new name fails before any lookup
     engine(args).tag(args.source, args.target)
     return 0
 

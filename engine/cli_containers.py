@@ -498,6 +498,8 @@ def cmd_stats(args):
 
     table = stats_rows(args.format)  # a bad --format fails before the first sample
     svc = containers_service(args)
+    for ref in args.containers:
+        svc.inspect(ref)  # a container named that is not there: an error at once, as Docker's
     refs = args.containers or [s.id for s in svc.list()]
     while True:
         live = []
