@@ -49,6 +49,8 @@ class Lookups:
         return self.made[kind]
 
     def find(self, kind: str, name: str):
+        if kind == "network" and not self._network_may_exist(name):
+            raise NotFound(f"network {name} not found")
         part = self._part(kind)
         if kind == "container":
             return part.inspect(name)
@@ -57,6 +59,26 @@ class Lookups:
         if kind == "network":
             return part.inspect(name)
         return part.inspect(name).to_docker()
+
+
+    def _network_may_exist(self, name: str) -> bool:
+        """A look at the network table alone: the network service (netlink, the default network's
+        setup) is made only for a name that is there, or one of the predefined networks."""
+        if name in ("bridge", "host", "none"):
+            return True
+        from engine.cli_containers import engine_root
+
+        directory = engine_root(self.args) / "network"
+        if not directory.is_dir():
+            return False
+        from engine.network.state import State
+
+        state = State(directory)
+        try:
+            return state.one("SELECT id FROM networks WHERE name=? OR id=? OR id LIKE ?", name, name,
+                             name + "%") is not None
+        finally:
+            state.close()
 
 
 def maps_for(kind: str):
