@@ -265,3 +265,20 @@ def test_a_container_gone_between_poll_steps_is_never_a_traceback(cli, cleanup, 
                  ("stats", "--no-stream", name), ("rename", name, unique("x")), ("wait", name)):
         out = cli(*argv)
         assert out.returncode != 0 and b"Traceback" not in out.stderr, argv
+
+
+HEAVY = ("httpx", "pyroute2", "engine.registry.client", "engine.network.service", "engine.images.pull",
+         "engine.images.archive")
+
+
+@pytest.mark.parametrize("argv", [("ps", "-a"), ("images",), ("inspect", "NAME"), ("inspect", "no-such-thing")])
+def test_commands_that_only_read_import_no_registry_client_httpx_or_network_service(cli, sleeper, argv):
+    import subprocess
+    import sys
+
+    argv = [a.replace("NAME", sleeper) for a in argv]
+    code = ("import json, sys\nfrom engine.__main__ import main\nrc = main(%r)\n"
+            "print(json.dumps(sorted(sys.modules)), file=sys.stderr)\n" % (argv,))
+    done = subprocess.run([sys.executable, "-c", code], env=cli.env, capture_output=True, timeout=60)
+    loaded = json.loads(done.stderr.splitlines()[-1])
+    assert [m for m in loaded if m.startswith(HEAVY)] == [], argv
