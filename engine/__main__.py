@@ -404,11 +404,37 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     known = command in OWN_COMMANDS or any(command in names for names in COMMAND_MODULES.values())
     if not known or command in OWN_COMMANDS:
-        add_own_commands(sub)
+        add_own_commands(_OnlyCommand(sub, command) if known else sub)
     for module, names in COMMAND_MODULES.items():
         if not known or command in names:
-            importlib.import_module(module).register(sub)
+            importlib.import_module(module).register(_OnlyCommand(sub, command) if known else sub)
     return parser
+
+
+class _Elsewhere:
+    """The parser ``add_parser`` gives for a command this process does not parse: every call is taken
+    and ignored, so that ``ps`` does not build ``run``'s sixty flags."""
+
+    def __getattr__(self, name):
+        return self._ignore
+
+    def _ignore(self, *args, **kwargs):
+        return self
+
+
+class _OnlyCommand:
+    """A subparsers action that builds only ``command`` (and its aliases)."""
+
+    def __init__(self, sub, command: str):
+        self._sub, self._command = sub, command
+
+    def add_parser(self, name: str, **kwargs):
+        if name == self._command or self._command in kwargs.get("aliases", ()):
+            return self._sub.add_parser(name, **kwargs)
+        return _Elsewhere()
+
+    def __getattr__(self, name):
+        return getattr(self._sub, name)
 
 
 
