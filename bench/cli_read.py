@@ -103,6 +103,7 @@ def main() -> int:
         subprocess.run([*engine, "load", "-q", "-i", str(image_archive(work / "img.tar", "bench/img:1"))], env=env,
                        capture_output=True, check=True)
         ours = {
+            "(python)": timed([sys.executable, "-c", "pass"], env, args.runs),  # the interpreter alone
             "ps -a": timed([*engine, "ps", "-a"], env, args.runs),
             "images": timed([*engine, "images"], env, args.runs),
             "inspect": timed([*engine, "inspect", "bench-0"], env, args.runs),
