@@ -54,9 +54,9 @@ from engine.containers.users import resolve_in_rootfs
 from engine.errors import Conflict, EngineError, InvalidArgument, NotFound
 from engine import events
 from engine.logs import files as logfiles
+from engine.runtime import netdev
 from engine.runtime import rootfs as overlay
 from engine.runtime import spec as ocispec
-from engine.runtime import netdev
 from engine.runtime.cgroups import Cgroup, host_memory, prune_orphans
 from engine.runtime.executable import find_executable
 from engine.runtime.exitwatch import ExitWatch
@@ -546,7 +546,8 @@ class Containers:
                                "options": ["nosuid", "nodev", "noexec", *(["ro"] if m.read_only else []),
                                            *m.options]})
         return ocispec.SpecOptions(
-            args=args, rootfs=str(cdir / "rootfs"), cgroups_path=rec["CgroupsPath"], env=with_hostname(p["env"], rec["Hostname"]), cwd=p["cwd"],
+            args=args, rootfs=str(cdir / "rootfs"), cgroups_path=rec["CgroupsPath"],
+            env=with_hostname(p["env"], rec["Hostname"]), cwd=p["cwd"],
             uid=p["uid"], gid=p["gid"], additional_gids=p["additional_gids"], hostname=rec["Hostname"]
             if network != "host" else "", terminal=opts["tty"], read_only=opts["read_only"],
             privileged=opts["privileged"], cap_add=opts["cap_add"], cap_drop=opts["cap_drop"], network=network,
