@@ -146,10 +146,13 @@ def test_a_name_in_use_is_refused(cli, cleanup, unique):
 
 
 def test_commands_on_a_missing_container_say_so(cli):
-    for args in (["stop", "nope-x"], ["rm", "nope-x"], ["logs", "nope-x"], ["inspect", "nope-x"]):
+    for args in (["stop", "nope-x"], ["rm", "nope-x"], ["logs", "nope-x"], ["inspect", "--type", "container", "nope-x"]):
         out = cli(*args)
         assert out.returncode == 1
         assert b"No such container: nope-x" in out.stderr
+    # ``inspect`` looks for any kind of object, as Docker's, and says so
+    out = cli("inspect", "nope-x")
+    assert out.returncode == 1 and b"Error: No such object: nope-x" in out.stderr
 
 
 def test_create_then_start_and_restart(cli, containers, cleanup, unique):
