@@ -187,6 +187,9 @@ def cmd_history(args) -> int:
 
 
 def cmd_tag(args) -> int:
+    from engine.reference import parse
+
+    parse(args.target)  # a bad new name fails before any lookup
     engine(args).tag(args.source, args.target)
     return 0
 
@@ -209,10 +212,11 @@ def cmd_rmi(args) -> int:
 
 
 def cmd_prune(args) -> int:
-    if not args.force and sys.stdin.isatty():
+    if not args.force:
+        from engine.cli_prompt import confirm
+
         what = "all images without at least one container associated to them" if args.all else "all dangling images"
-        answer = input(f"WARNING! This will remove {what}.\nAre you sure you want to continue? [y/N] ")
-        if answer.strip().lower() not in ("y", "yes"):
+        if not confirm(f"This will remove {what}."):
             return 0
     result = engine(args).prune_images(all=args.all)
     if result.untagged or result.deleted:
@@ -227,9 +231,14 @@ def cmd_prune(args) -> int:
 
 
 def cmd_save(args) -> int:
-    e = engine(args)
     if args.output:
         directory = os.path.dirname(os.path.abspath(args.output))
+        if not os.path.isdir(directory):  # Docker's words, before any work
+            from engine.errors import InvalidArgument
+
+            raise InvalidArgument(f'failed to save image: invalid output path: directory "{directory}" does not exist')
+    e = engine(args)
+    if args.output:
         fd, tmp = tempfile.mkstemp(dir=directory, prefix=".berth-save-")
         try:
             with os.fdopen(fd, "wb") as out:
@@ -248,6 +257,11 @@ def cmd_save(args) -> int:
 
 
 def cmd_load(args) -> int:
+    if args.input and not os.path.isfile(args.input):
+        from engine.errors import InvalidArgument
+
+        why = "is a directory" if os.path.isdir(args.input) else "no such file or directory"
+        raise InvalidArgument(f"open {args.input}: {why}")
     e = engine(args)
     if args.input:
         result = e.load(args.input)
@@ -383,20 +397,46 @@ COMMAND_MODULES = {
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """The command line's parser; with ``command``, only the part that parses it."""
-    parser = argparse.ArgumentParser(prog="python -m engine", description="Berth engine admin")
+    from engine.cli_usage import CommandParser
+
+    parser = CommandParser(prog="python -m engine", description="Berth engine admin")
     parser.add_argument("--root", default=None, help="engine root (default: $BERTH_ROOT or /var/lib/berth)")
     sub = parser.add_subparsers(dest="command", required=True)
     known = command in OWN_COMMANDS or any(command in names for names in COMMAND_MODULES.values())
     if not known or command in OWN_COMMANDS:
-        add_own_commands(sub)
+        add_own_commands(_OnlyCommand(sub, command) if known else sub)
     for module, names in COMMAND_MODULES.items():
         if not known or command in names:
-            importlib.import_module(module).register(sub)
+            importlib.import_module(module).register(_OnlyCommand(sub, command) if known else sub)
     return parser
 
 
-# Docker answers a bad flag of these with 125, not argparse's 2.
-EXIT_125_ON_USAGE = ("run", "create", "exec")
+class _Elsewhere:
+    """The parser ``add_parser`` gives for a command this process does not parse: every call is taken
+    and ignored, so that ``ps`` does not build ``run``'s sixty flags."""
+
+    def __getattr__(self, name):
+        return self._ignore
+
+    def _ignore(self, *args, **kwargs):
+        return self
+
+
+class _OnlyCommand:
+    """A subparsers action that builds only ``command`` (and its aliases)."""
+
+    def __init__(self, sub, command: str):
+        self._sub, self._command = sub, command
+
+    def add_parser(self, name: str, **kwargs):
+        if name == self._command or self._command in kwargs.get("aliases", ()):
+            return self._sub.add_parser(name, **kwargs)
+        return _Elsewhere()
+
+    def __getattr__(self, name):
+        return getattr(self._sub, name)
+
+
 
 
 def command_of(argv: list[str]) -> str | None:
@@ -415,13 +455,14 @@ def command_of(argv: list[str]) -> str | None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from engine.cli_usage import UsageError
+
     argv = sys.argv[1:] if argv is None else argv
     try:
         args = build_parser(command_of(argv)).parse_args(argv)
-    except SystemExit as exc:
-        if exc.code not in (0, None) and command_of(argv) in EXIT_125_ON_USAGE:
-            return 125
-        raise
+    except UsageError as exc:  # Docker's words and codes: 125 for a bad flag, 1 for missing arguments
+        print(exc.text(), file=sys.stderr)
+        return exc.exit_code
     from engine.format.output import FormatError
 
     try:
@@ -435,6 +476,18 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("Interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        return 0
+    except OSError as exc:  # a file the user named: missing, a directory, no permission
+        where = f": {exc.filename}" if exc.filename else ""
+        print(f"Error: {exc.strerror or exc}{where}", file=sys.stderr)
+        return 1
+    except Exception as exc:  # never a traceback at a user; BERTH_DEBUG=1 shows it
+        if os.environ.get("BERTH_DEBUG"):
+            raise
+        print(f"Error: internal error: {type(exc).__name__}: {exc} (BERTH_DEBUG=1 shows the traceback)",
+              file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -20,9 +20,6 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, Callable
 
-from engine.images import archive
-from engine.images import pull as _pull
-from engine.images import push as _push
 from engine.images.model import (HistoryEntry, ImageSummary, LoadResult, Progress, PruneResult, PullResult,
                                  PushResult, RemoveResult)
 from engine.images.service import ImageService, engine_root
@@ -67,10 +64,14 @@ class Engine:
 
     def pull(self, reference: str, *, platform: str | None = None, credentials: Credentials | None = None,
              progress: ProgressFn | None = None) -> PullResult:
+        from engine.images import pull as _pull  # the registry client and httpx: only when pulling
+
         return _pull.pull(self.images, reference, platform=platform, credentials=credentials, progress=progress)
 
     def push(self, reference: str, *, credentials: Credentials | None = None,
              progress: ProgressFn | None = None) -> PushResult:
+        from engine.images import push as _push
+
         return _push.push(self.images, reference, credentials=credentials, progress=progress)
 
     def list_images(self, *, all: bool = False, filters: dict[str, list[str]] | None = None) -> list[ImageSummary]:
@@ -92,9 +93,13 @@ class Engine:
         return self.images.history(name)
 
     def save(self, names: list[str], out: BinaryIO) -> None:
+        from engine.images import archive
+
         archive.save(self.images, names, out)
 
     def load(self, path: str | os.PathLike) -> LoadResult:
+        from engine.images import archive
+
         return archive.load(self.images, Path(path))
 
     def layer_stack(self, name: str) -> list[Path]:

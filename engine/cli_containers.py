@@ -67,6 +67,15 @@ def run_exit_code(exc: EngineError) -> int:
     return 125
 
 
+def exec_exit_code(exc: EngineError) -> int:
+    """``exec``: 1 when the container is missing or not running (Docker's daemon refused); else as ``run``."""
+    from engine.errors import Conflict
+
+    if isinstance(exc, (NotFound, Conflict)):
+        return 1
+    return run_exit_code(exc)
+
+
 def guarded(fn, code_for=lambda exc: 1):
     def wrapper(args):
         from engine.cli_output import FormatError, report
@@ -422,7 +431,11 @@ def cmd_ps(args):
     svc = containers_service(args)
     filters: dict[str, list[str]] = {}
     for f in args.filter:
-        k, _, v = f.partition("=")
+        k, eq, v = f.partition("=")
+        if not eq:  # Docker's flag parser refuses it: 125
+            print(f'invalid argument "{f}" for "-f, --filter" flag: bad format of filter (expected name=value)',
+                  file=sys.stderr)
+            return 125
         filters.setdefault(k, []).append(v)
     rows = svc.list(all=args.all or any(k in ("status", "exited") for k in filters), filters=filters)
     if args.last:
@@ -440,25 +453,17 @@ def print_table(rows: list[list[str]], minwidth: int = 20) -> None:
     sys.stdout.write(w.flush())
 
 
-def cmd_inspect(args):
-    from engine.cli_output import check_inspect_format, print_inspect
-    from engine.format.output import CONTAINER_MAPS
-
-    check_inspect_format(args.format)
-    svc = containers_service(args)
-    out, failed = [], 0
-    for ref in args.containers:
-        try:
-            out.append(svc.inspect(ref))
-        except EngineError as exc:
-            print(f"Error: {exc}", file=sys.stderr)
-            failed = 1
-    return print_inspect(out, args.format, CONTAINER_MAPS) or failed
-
-
 def cmd_logs(args):
+    tail = None
+    if args.tail not in (None, "all"):
+        try:
+            tail = int(args.tail)
+        except ValueError:
+            from engine.errors import InvalidArgument
+
+            raise InvalidArgument(f'invalid value for "tail": "{args.tail}": want a number or "all"') from None
+        tail = None if tail < 0 else tail  # as Docker: a negative tail is all of it
     svc = containers_service(args)
-    tail = None if args.tail in (None, "all") else int(args.tail)
     records = svc.logs(args.container, follow=args.follow, tail=tail, since=parse_time_arg(args.since),
                        until=parse_time_arg(args.until))
     out, err = sys.stdout.buffer, sys.stderr.buffer
@@ -475,7 +480,7 @@ def cmd_logs(args):
 
 
 def cmd_top(args):
-    result = containers_service(args).top(args.container)
+    result = containers_service(args).top(args.container, args.ps_args)
     print_table([result.titles, *result.processes])
     return 0
 
@@ -493,6 +498,8 @@ def cmd_stats(args):
 
     table = stats_rows(args.format)  # a bad --format fails before the first sample
     svc = containers_service(args)
+    for ref in args.containers:
+        svc.inspect(ref)  # a container named that is not there: an error at once, as Docker's
     refs = args.containers or [s.id for s in svc.list()]
     while True:
         live = []
@@ -579,6 +586,12 @@ def cmd_volume_rm(args):
 
 
 def cmd_volume_prune(args):
+    if not args.force:
+        from engine.cli_prompt import confirm
+
+        what = "all local volumes" if args.all else "anonymous local volumes"
+        if not confirm(f"This will remove {what} not used by at least one container."):
+            return 0
     report = containers_service(args).volumes.prune(all=args.all)
     if report.deleted:
         print("Deleted Volumes:")
@@ -651,10 +664,14 @@ def register(sub) -> None:
     p.add_argument("--format", default="", help="table (the default), json, or a Go template")
     p.set_defaults(func=guarded(cmd_ps))
 
-    p = sub.add_parser("inspect", help="show containers as JSON")
+    from engine import cli_inspect
+
+    p = sub.add_parser("inspect", help="show containers, images, networks or volumes as JSON")
     p.add_argument("-f", "--format", default="", help="json, or a Go template")
-    p.add_argument("containers", nargs="+")
-    p.set_defaults(func=guarded(cmd_inspect))
+    p.add_argument("--type", default="", help="container, image, network or volume (default: the first that has it)")
+    p.add_argument("-s", "--size", action="store_true", help="accepted for Docker's sake; sizes are not computed")
+    p.add_argument("names", nargs="+")
+    p.set_defaults(func=guarded(cli_inspect.cmd_inspect))
 
     p = sub.add_parser("logs", help="show a container's output")
     p.add_argument("-f", "--follow", action="store_true")
@@ -675,10 +692,11 @@ def register(sub) -> None:
     p.add_argument("--privileged", action="store_true")
     p.add_argument("container")
     p.add_argument("command", nargs=argparse.REMAINDER)
-    p.set_defaults(func=guarded(cmd_exec, run_exit_code))
+    p.set_defaults(func=guarded(cmd_exec, exec_exit_code))
 
-    p = sub.add_parser("top", help="show a container's processes")
+    p = sub.add_parser("top", help="show a container's processes (ps options after it: top web aux)")
     p.add_argument("container")
+    p.add_argument("ps_args", nargs=argparse.REMAINDER, help="options of ps (default -ef)")
     p.set_defaults(func=guarded(cmd_top))
 
     p = sub.add_parser("stats", help="show containers' resource usage")
@@ -714,7 +732,9 @@ def register(sub) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m engine.cli_containers", description="Berth containers")
+    from engine.cli_usage import CommandParser
+
+    parser = CommandParser(prog="python -m engine.cli_containers", description="Berth containers")
     parser.add_argument("--root", default=None, help="engine root (default: $BERTH_ROOT or /var/lib/berth)")
     sub = parser.add_subparsers(dest="command", required=True)
     register(sub)
@@ -722,17 +742,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from engine.__main__ import EXIT_125_ON_USAGE, command_of
+    from engine.cli_usage import UsageError
 
     parser = build_parser()
     argv = sys.argv[1:] if argv is None else argv
     try:
         args = parser.parse_args(argv)
-    except SystemExit as exc:
-        # argparse's usage errors: Docker answers bad flags of run/create with 125.
-        if exc.code not in (0, None) and command_of(argv) in EXIT_125_ON_USAGE:
-            return 125
-        raise
+    except UsageError as exc:  # Docker's words and codes (engine.cli_usage)
+        print(exc.text(), file=sys.stderr)
+        return exc.exit_code
     try:
         return args.func(args)
     except KeyboardInterrupt:

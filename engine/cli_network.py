@@ -22,7 +22,7 @@ import json
 import os
 import sys
 
-from engine.errors import EngineError, InvalidArgument
+from engine.errors import EngineError, InvalidArgument, NotFound
 
 
 def resolve_container(text: str, root=None) -> str:
@@ -183,7 +183,15 @@ def cmd_disconnect(args) -> int:
 
 
 def cmd_port(args) -> int:
-    bound = networks(args).port(resolve_container(args.container, getattr(args, "root", None)), args.private)
+    root = getattr(args, "root", None)
+    cid = resolve_container(args.container, root)
+    nets = networks(args)
+    if not _is_container(cid, root):
+        try:
+            nets.sandbox(cid)  # a bare sandbox of ``network sandbox create`` has ports too
+        except NotFound:
+            raise NotFound(f"No such container: {args.container}") from None
+    bound = nets.port(cid, args.private)
     if args.format == "json":
         print(json.dumps([{"PrivatePort": b.container_port, "Type": b.proto, "IP": b.host_ip,
                            "PublicPort": b.host_port} for b in bound]))

@@ -123,6 +123,11 @@ def parse(text: str, *, default_tag: bool = True) -> Reference:
     name, tag, digest = m.group("name"), m.group("tag"), m.group("digest")
     if len(name) > NAME_TOTAL_MAX:
         raise InvalidArgument(f"invalid reference format: repository name must not be more than {NAME_TOTAL_MAX} characters")
+    first = name.partition("/")[0]
+    if "/" in name and first != first.lower() and not any(c in first for c in ".:") and first != "localhost":
+        # Only its capitals would make ``UPPER`` a registry host (Docker's rule): nobody means that,
+        # so it is refused here, before any lookup of a host of that name.
+        raise InvalidArgument(f"invalid reference format: repository name ({name}) must be lowercase")
     domain, path = _split_domain(name)
     if not _PATH_RE.match(path):
         raise InvalidArgument(f"invalid reference format: repository name must be lowercase: {text!r}")

@@ -112,6 +112,8 @@ class StatsSample:
     pids: int
     block_read: int
     block_write: int
+    net_rx: int = 0   # bytes, every interface of the container's network namespace but lo
+    net_tx: int = 0
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -55,6 +55,7 @@ from engine.containers.users import resolve_in_rootfs
 from engine.errors import Conflict, EngineError, InvalidArgument, NotFound
 from engine import events
 from engine.logs import files as logfiles
+from engine.runtime import netdev
 from engine.runtime import rootfs as overlay
 from engine.runtime import spec as ocispec
 from engine.runtime.cgroups import Cgroup, host_memory, prune_orphans
@@ -63,7 +64,7 @@ from engine.runtime.exitwatch import ExitWatch
 from engine.runtime.monitor import Conmon, MonitorRequest, attach_socket, pid_alive
 from engine.runtime.probe import Runtime, remembered_runtime
 from engine.runtime.runc import RuntimeDriver, runtime_message
-from engine.volumes.mounts import MountSpec, parse_mount, parse_size, parse_tmpfs, parse_volume
+from engine.volumes.mounts import MountSpec, make_bind_source, parse_mount, parse_size, parse_tmpfs, parse_volume
 from engine.volumes.service import Volumes
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -369,11 +370,17 @@ class Containers:
                 raise InvalidArgument(f"cannot read env file {path}: {exc.strerror}") from None
             env_from_files += [line.strip() for line in text.splitlines() if line.strip() and
                                not line.lstrip().startswith("#")]
-        for spec in mount_specs:
-            if spec.type == "bind" and not os.path.exists(spec.source):
-                raise InvalidArgument(f"invalid mount config: bind source path does not exist: {spec.source}")
+        # As Docker: a missing bind source of ``-v`` is made (a directory, 0755, root's); of ``--mount``, refused.
+        missing_v_sources = []
+        for i, spec in enumerate(mount_specs):
+            if spec.type == "bind" and not os.path.lexists(spec.source):
+                if i >= len(opts.volumes):
+                    raise InvalidArgument(f"invalid mount config: bind source path does not exist: {spec.source}")
+                missing_v_sources.append(spec.source)
 
         image = self.images.resolve(opts.image, opts.pull)
+        for source in missing_v_sources:
+            make_bind_source(source)
         cfg = image.config
         net = networking.network_config(opts, default=self.default_network,
                                         find_network=lambda name: self.networks.get(name), find_container=self._find,
@@ -635,7 +642,8 @@ class Containers:
                                "options": ["nosuid", "nodev", "noexec", *(["ro"] if m.read_only else []),
                                            *m.options]})
         return ocispec.SpecOptions(
-            args=args, rootfs=str(cdir / "rootfs"), cgroups_path=rec["CgroupsPath"], env=p["env"], cwd=p["cwd"],
+            args=args, rootfs=str(cdir / "rootfs"), cgroups_path=rec["CgroupsPath"],
+            env=with_hostname(p["env"], rec["Hostname"]), cwd=p["cwd"],
             uid=p["uid"], gid=p["gid"], additional_gids=p["additional_gids"], hostname=rec["Hostname"]
             if network != "host" else "", terminal=opts["tty"], read_only=opts["read_only"],
             privileged=opts["privileged"], cap_add=opts["cap_add"], cap_drop=opts["cap_drop"], network=network,
@@ -1144,6 +1152,8 @@ class Containers:
             if any(r["Name"] == new_name and r["Id"] != cid for r in self.store.all()):
                 raise Conflict(f'the container name "/{new_name}" is already in use')
             rec = self.store.load(cid)
+            if rec["Name"] == new_name:  # Docker's words: a rename to the same name is an error
+                raise InvalidArgument("Renaming a container with the same name as its current name")
             old_name, rec["Name"] = rec["Name"], new_name
             self.store.save(rec)
             events.container(self.root, rec, "rename", {"oldName": "/" + old_name})
@@ -1163,6 +1173,9 @@ class Containers:
         return rec
 
     def list(self, all: bool = False, filters: dict[str, list[str]] | None = None) -> list[ContainerSummary]:
+        from engine.containers.filters import check_filters
+
+        check_filters(filters or {})  # before any record: a bad filter fails on an empty host too
         out = []
         for rec in self.store.all():
             if rec["State"]["Status"] == "creating" and self._sweep_creating(rec["Id"]):
@@ -1179,7 +1192,10 @@ class Containers:
     def inspect(self, ref: str) -> dict:
         rec = self._refresh(self._load(ref))
         self._rotate_logs(rec)
-        return to_docker(rec, self.store.path(rec["Id"]), self.volumes.dir, self._network_settings(rec))
+        from engine.containers.render import complete
+
+        return complete(to_docker(rec, self.store.path(rec["Id"]), self.volumes.dir, self._network_settings(rec)),
+                        runtime=self.runtime.name)
 
     def record(self, ref: str) -> dict:
         return self._refresh(self._load(ref))
@@ -1217,32 +1233,15 @@ class Containers:
 
         return logfiles.follow(path, running, tail=tail, since=since, streams=streams)
 
-    def top(self, ref: str) -> TopResult:
+    def top(self, ref: str, ps_args: list[str] | None = None) -> TopResult:
+        """The container's processes as the host's ``ps`` shows them (``engine.runtime.top``)."""
+        from engine.runtime import top
+
         cid = self._find(ref)
         rec = self.store.load(cid)
         if rec["State"]["Status"] not in RUNNING:
             raise Conflict(f"container {rec['Name']} is not running")
-        pids = self.driver.pids(cid)
-        clock = os.sysconf("SC_CLK_TCK")
-        boot = time.time() - float(Path("/proc/uptime").read_text().split()[0])
-        rows = []
-        for pid in pids:
-            try:
-                stat = Path(f"/proc/{pid}/stat").read_text()
-                cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-                status = Path(f"/proc/{pid}/status").read_text()
-            except OSError:
-                continue
-            fields = stat.rsplit(")", 1)[1].split()
-            comm = stat[stat.index("(") + 1: stat.rindex(")")]
-            uid = next((line.split()[1] for line in status.splitlines() if line.startswith("Uid:")), "0")
-            cpu_secs = (int(fields[11]) + int(fields[12])) // clock
-            started = boot + int(fields[19]) / clock
-            rows.append([uid, str(pid), fields[1], "0",
-                         time.strftime("%H:%M", time.localtime(started)),
-                         "?" if fields[4] == "0" else "pts/" + str(int(fields[4]) & 0xff),
-                         time.strftime("%H:%M:%S", time.gmtime(cpu_secs)), cmdline.strip() or f"[{comm}]"])
-        return TopResult(titles=["UID", "PID", "PPID", "C", "STIME", "TTY", "TIME", "CMD"], processes=rows)
+        return top.processes(self.driver.pids(cid), ps_args)
 
     def stats(self, ref: str, interval: float = 0.5) -> StatsSample:
         return self.stats_many([ref], interval)[0]
@@ -1273,7 +1272,8 @@ class Containers:
                 id=cid, name=rec["Name"], cpu_percent=round(cpu_percent, 2),
                 memory_usage=second.memory_usage if running else 0, memory_limit=limit,
                 memory_percent=round(100.0 * second.memory_usage / limit, 2) if running and limit else 0.0,
-                pids=second.pids if running else 0, block_read=second.block_read, block_write=second.block_write))
+                pids=second.pids if running else 0, block_read=second.block_read, block_write=second.block_write,
+                **dict(zip(("net_rx", "net_tx"), netdev.totals(rec["State"]["Pid"] if running else 0)))))
         return samples
 
     # -- exec ------------------------------------------------------------------------
@@ -1283,14 +1283,14 @@ class Containers:
         cid = self._find(ref)
         rec = self.store.load(cid)
         if rec["State"]["Status"] == "paused":
-            raise Conflict(f"container {rec['Name']} is paused, unpause the container before exec")
+            raise Conflict(f"container {cid} is paused, unpause the container before exec")
         if rec["State"]["Status"] != "running":
-            raise Conflict(f"container {rec['Name']} is not running")
+            raise Conflict(f"container {cid} is not running")
         # The record may not know yet that the process just exited (its monitor records it
         # a moment later): ask the runtime, so the answer is ours and not runc's.
         state = self.driver.state(cid)
         if not state or state.get("status") not in ("running", "created"):
-            raise Conflict(f"container {rec['Name']} is not running")
+            raise Conflict(f"container {cid} is not running")
         if not opts.command:
             raise InvalidArgument("exec needs a command")
         cdir = self.store.path(cid)
@@ -1307,6 +1307,9 @@ class Containers:
             if not opts.workdir.startswith("/"):
                 raise InvalidArgument("the working directory for exec must be an absolute path")
             process["cwd"] = mountpoints.check_workdir(opts.workdir, f"exec in container {rec['Name']}")
+            from engine.runtime.executable import check_directory
+
+            check_directory(Path(f"/proc/{rec['State']['Pid']}/root"), process["cwd"])  # the container's view
         if opts.user:
             user = resolve_in_rootfs(opts.user, rootfs, what=f"container {rec['Name']} (image {rec['Image']})")
             process["user"] = {"uid": user.uid, "gid": user.gid,
@@ -1439,6 +1442,14 @@ def _system_cpu_ns() -> int:
     with open("/proc/stat") as f:
         parts = f.readline().split()[1:8]
     return sum(int(p) for p in parts) * (1_000_000_000 // os.sysconf("SC_CLK_TCK"))
+
+
+def with_hostname(env: list[str], hostname: str) -> list[str]:
+    """The process's environment as Docker gives it: HOSTNAME after PATH, unless the user set one."""
+    if any(e.startswith("HOSTNAME=") for e in env):
+        return list(env)
+    at = next((i + 1 for i, e in enumerate(env) if e.startswith("PATH=")), 0)
+    return [*env[:at], f"HOSTNAME={hostname}", *env[at:]]
 
 
 def merge_env(*layers: list[str]) -> list[str]:

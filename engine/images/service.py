@@ -26,6 +26,7 @@ but not yet recorded.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fnmatch
 import json
 import os
@@ -284,13 +285,13 @@ class ImageService:
             out = [s for s in out if (not s.repo_tags) == want]
         patterns = filters.get("reference", [])
         if patterns:
-            def matches(s: ImageSummary) -> bool:
-                for tag in s.repo_tags:
-                    repo = tag.rsplit(":", 1)[0]
-                    if any(fnmatch.fnmatchcase(tag, p) or fnmatch.fnmatchcase(repo, p) for p in patterns):
-                        return True
-                return False
-            out = [s for s in out if matches(s)]
+            def matching(s: ImageSummary) -> list[str]:
+                # Docker's reference filter: PATTERN matches NAME:TAG, or NAME alone (then every tag of it)
+                return [tag for tag in s.repo_tags
+                        if any(fnmatch.fnmatchcase(tag, p) or fnmatch.fnmatchcase(tag.rsplit(":", 1)[0], p)
+                               for p in patterns)]
+            # an image listed by one of its names shows only the names that match, as ``docker images REPO``
+            out = [dataclasses.replace(s, repo_tags=tags) for s in out if (tags := matching(s))]
         return out
 
     def inspect(self, name: str) -> dict:

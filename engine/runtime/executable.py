@@ -20,6 +20,21 @@ from engine.errors import CommandNotExecutable, CommandNotFound
 from engine.fs.resolve import LinkLoop, Root
 
 
+def check_directory(rootfs: Path, path: str, *, what: str = "container") -> None:
+    """``exec -w PATH``: refuse, as Docker's runtime does (126), a working directory that is not one.
+    Looked up through the one resolver, links and ``..`` inside the root."""
+    try:
+        with Root(rootfs, what=what) as root:
+            st = root.stat(path, follow=True)
+    except LinkLoop:
+        raise CommandNotExecutable(f'chdir to cwd ("{path}") set in config.json failed: too many levels of '
+                                   "symbolic links") from None
+    if st is None:
+        raise CommandNotExecutable(f'chdir to cwd ("{path}") set in config.json failed: no such file or directory')
+    if not stat.S_ISDIR(st.st_mode):
+        raise CommandNotExecutable(f'chdir to cwd ("{path}") set in config.json failed: not a directory')
+
+
 def find_executable(rootfs: Path, command: str, path_env: str, cwd: str, *, what: str = "container") -> str:
     if "/" in command:
         candidates = [command if command.startswith("/") else posixpath.join(cwd or "/", command)]

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import os
 import posixpath
 import re
 from dataclasses import dataclass, field
@@ -142,3 +143,23 @@ def parse_size(text: str) -> int:
     unit = m.group(2).lower()
     mult = {"": 1, "b": 1, "k": 1024, "m": 1024 ** 2, "g": 1024 ** 3, "t": 1024 ** 4}[unit]
     return int(float(m.group(1)) * mult)
+
+
+def make_bind_source(path: str) -> None:
+    """``-v /missing:/x``: make the host directory (and its missing parents) 0755, as Docker does.
+
+    A component that exists and is not a directory is an error; nothing is followed
+    that already existed but symlinks the host has (the path is the operator's)."""
+    missing = []
+    p = os.path.normpath(path)
+    while not os.path.lexists(p):
+        missing.append(p)
+        p = os.path.dirname(p)
+    for d in reversed(missing):
+        try:
+            os.mkdir(d, 0o755)
+            os.chmod(d, 0o755)  # whatever the umask
+        except FileExistsError:
+            pass  # made meanwhile by another create
+        except OSError as exc:
+            raise InvalidArgument(f"error while creating mount source path {path!r}: {exc.strerror}") from None

@@ -106,7 +106,7 @@ def test_a_volume_in_use_is_not_removed_and_rm_v_removes_anonymous_ones(cli, con
     assert cli("rm", "-v", name).returncode == 0
     assert not (containers.root / "volumes" / anon).exists()
     assert (containers.root / "volumes" / vol).exists()
-    assert vol in cli("volume", "prune", "-a").stdout.decode()
+    assert vol in cli("volume", "prune", "-a", "-f").stdout.decode()
     assert not (containers.root / "volumes" / vol).exists()
 
 
@@ -120,12 +120,13 @@ def containers_now(root):
     ([IMAGE, "nosuchcommand"], 127, b"executable file not found"),
     ([IMAGE, "/etc/passwd"], 126, b"permission denied"),
     ([IMAGE, "/etc"], 126, b"is a directory"),
-    (["-v", "/no/such/host/path:/x", IMAGE, "true"], 125, b"bind source path does not exist"),
+    (["--mount", "type=bind,source=/no/such/host/path,target=/x", IMAGE, "true"], 125,
+     b"bind source path does not exist"),
     (["-m", "lots", IMAGE, "true"], 125, b"invalid size"),
     (["-m", "1k", IMAGE, "true"], 125, b"minimum memory limit"),
     (["--cpus", "-1", IMAGE, "true"], 125, b"range of CPUs"),
     (["--restart", "sometimes", IMAGE, "true"], 125, b"invalid restart policy"),
-    (["--no-such-flag", IMAGE, "true"], 125, b"unrecognized arguments"),
+    (["--no-such-flag", IMAGE, "true"], 125, b"unknown flag: --no-such-flag"),
 ])
 def test_bad_input_gives_a_clear_error_dockers_exit_code_and_leaves_nothing(cli, engine_root, args, code, message):
     before = containers_now(engine_root)
@@ -145,10 +146,13 @@ def test_a_name_in_use_is_refused(cli, cleanup, unique):
 
 
 def test_commands_on_a_missing_container_say_so(cli):
-    for args in (["stop", "nope-x"], ["rm", "nope-x"], ["logs", "nope-x"], ["inspect", "nope-x"]):
+    for args in (["stop", "nope-x"], ["rm", "nope-x"], ["logs", "nope-x"], ["inspect", "--type", "container", "nope-x"]):
         out = cli(*args)
         assert out.returncode == 1
         assert b"No such container: nope-x" in out.stderr
+    # ``inspect`` looks for any kind of object, as Docker's, and says so
+    out = cli("inspect", "nope-x")
+    assert out.returncode == 1 and b"Error: No such object: nope-x" in out.stderr
 
 
 def test_create_then_start_and_restart(cli, containers, cleanup, unique):
