@@ -91,6 +91,8 @@ class Host(models.Model):
     heartbeat_seconds = models.FloatField(default=5.0)
     labels = models.JSONField(default=dict, blank=True)        # placement: node.labels.<key>==<value>
     drained = models.BooleanField(default=False)               # no new placements
+    memory_available = models.PositiveBigIntegerField(default=0)  # from the latest heartbeat
+    load1 = models.FloatField(default=0.0)
     worker_started_at = models.DateTimeField(null=True, blank=True)
     registered_at = models.DateTimeField(auto_now_add=True)
     last_seen = models.DateTimeField(null=True, blank=True)

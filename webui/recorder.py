@@ -147,6 +147,11 @@ class Recorder:
                 if field in facts:
                     setattr(host, field, facts[field])
             host.heartbeat_seconds = float(data.get("heartbeat_seconds", host.heartbeat_seconds))
+            load = data.get("load") if isinstance(data.get("load"), dict) else {}
+            if isinstance(load.get("memory_available"), int) and load["memory_available"] >= 0:
+                host.memory_available = load["memory_available"]
+            if isinstance(load.get("load1"), (int, float)) and load["load1"] >= 0:
+                host.load1 = float(load["load1"])
             host.worker_started_at = started or host.worker_started_at
             host.last_seen = when
             host.state = HostState.OFFLINE if host.is_overdue() else HostState.ONLINE

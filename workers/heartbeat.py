@@ -10,6 +10,7 @@ once instead of after three missed beats.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from datetime import datetime, timezone
@@ -19,6 +20,21 @@ from workers.config import WorkerConfig
 from workers.events import EventPublisher
 
 log = logging.getLogger(__name__)
+
+
+def load() -> dict:
+    """What placement weighs, read fresh for each beat: free memory and the load average."""
+    out = {"memory_available": 0, "load1": 0.0}
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    out["memory_available"] = int(line.split()[1]) * 1024
+                    break
+        out["load1"] = os.getloadavg()[0]
+    except (OSError, ValueError):
+        pass
+    return out
 
 
 class Heartbeat:
@@ -33,6 +49,7 @@ class Heartbeat:
     def payload(self) -> dict:
         return {
             "facts": self.facts,
+            "load": load(),
             "heartbeat_seconds": self.config.heartbeat_seconds,
             "worker_started_at": self.started_at,
             "queue": self.config.queue,

@@ -333,10 +333,29 @@ def test_a_worker_killed_in_the_middle_of_a_pull_leaves_no_half_image_and_the_jo
         hosts.stop("beta")
         root = hosts.root("beta")
         assert proxy.host not in str([i.repo_tags for i in Engine(root).list_images()])   # no half image
-        assert type(job).objects.get(id=job.id).state == JobState.RUNNING
+        wait_for(lambda: type(job).objects.get(id=job.id).state == JobState.RUNNING, what="the job running")
         hosts.start("beta")
         job = finished(job, timeout=120)
     assert job.state == JobState.SUCCEEDED, (job.error, job.log)
     assert job.attempts == 2 and job.result["image_id"] == image.id
     assert world(root)["tmp"] == []
     assert len(stream_entries(plane_url(), "job.running", job.id)) == 2
+
+
+def test_placement_weighs_free_memory_then_load_when_counts_are_equal(plane, hosts, people):
+    from django.utils import timezone
+
+    from webui.actions.placement import choose_host
+    from webui.models import Host
+
+    alpha = hosts.online("alpha", people["team"])
+    assert Host.objects.get(id=alpha.id).memory_available > 0     # real heartbeats carry it
+    Host.objects.filter(team=people["team"]).update(team=people["elsewhere"])
+    now = timezone.now()
+    common = dict(team=people["team"], state="online", last_seen=now, cpus=2)
+    Host.objects.create(name="roomy", memory_available=8 << 30, load1=3.0, **common)
+    Host.objects.create(name="tight", memory_available=1 << 30, load1=0.0, **common)
+    assert choose_host(people["team"], [])[0].name == "roomy"
+    Host.objects.filter(name="tight").update(memory_available=8 << 30)
+    host, why = choose_host(people["team"], [])
+    assert host.name == "tight" and "8192 MiB free" in why and "load 0.00" in why

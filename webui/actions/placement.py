@@ -2,7 +2,8 @@
 
 Constraints first, as Swarm writes them (``node.hostname==edge-2``, ``node.labels.ssd==true``,
 ``!=`` for "not"); then, among the team's online hosts that are not drained, the one with the
-fewest containers, then the most memory and CPUs (from the latest heartbeats). The reason is
+fewest containers, then the most free memory, then the lowest load per CPU (from the latest
+heartbeats). The reason is
 written on the job.
 """
 
@@ -44,8 +45,9 @@ def choose_host(team: Team, constraints: list[str]) -> tuple[Host, str]:
         if constraints:
             why += " matches " + ", ".join(constraints)
         raise Conflict(why)
-    fits.sort(key=lambda h: (h.n, -h.memory_bytes, -h.cpus, h.name))
+    fits.sort(key=lambda h: (h.n, -h.memory_available, h.load1 / max(h.cpus, 1), -h.cpus, h.name))
     best = fits[0]
     reason = (f"{best.name}: " + (f"matches {', '.join(constraints)}; " if constraints else "")
-              + f"fewest containers ({best.n}) of {len(fits)} candidate(s)")
+              + f"fewest containers ({best.n}), {best.memory_available >> 20} MiB free, load {best.load1:.2f}"
+              + f" of {len(fits)} candidate(s)")
     return best, reason
