@@ -15,6 +15,7 @@ mutant of the module, "no tests" counted as not killed.
     script/mutation                  every module, then the table
     script/mutation ports firewall   these modules only
     script/mutation --diff ports     and each survivor's diff
+    script/mutation --last --diff    the last run's table and survivors, running nothing
 """
 
 from __future__ import annotations
@@ -41,46 +42,61 @@ LINKED = ("engine", "tests", "pyproject.toml")   # what mutmut sees of the repos
 @dataclass
 class Module:
     name: str
-    source: str
+    sources: list[str]
     tests: list[str]
     functions: list[str] = field(default_factory=list)
+    deselect: list[str] = field(default_factory=list)
 
     @property
     def work(self) -> Path:
         return WORK / self.name
 
+    @property
+    def source(self) -> str:
+        return " ".join(self.sources)
+
+    def only_mutate(self) -> list[str]:
+        return [f"{s}/*" if (ROOT / s).is_dir() else s for s in self.sources]
+
     def files(self) -> list[str]:
         """The .py files mutated, relative to the repository."""
-        src = ROOT / self.source
-        if src.is_dir():
-            return sorted(str(p.relative_to(ROOT)) for p in src.rglob("*.py"))
-        return [self.source]
+        out = []
+        for s in self.sources:
+            src = ROOT / s
+            out += sorted(str(p.relative_to(ROOT)) for p in src.rglob("*.py")) if src.is_dir() else [s]
+        return out
 
     def patterns(self) -> list[str]:
         """mutmut's mutant names to run (fnmatch), or [] for every mutant of the files."""
-        module = self.source.removesuffix(".py").replace("/", ".")
-        return [f"{module}.{fn}__mutmut_*" for fn in self.functions]
+        modules = [f.removesuffix(".py").replace("/", ".") for f in self.files()]
+        return [f"{module}.{fn}__mutmut_*" for module in modules for fn in self.functions]
 
 
 def load(path: Path = MAP) -> list[Module]:
     data = tomllib.loads(path.read_text())
-    return [Module(name=m["name"], source=m["source"], tests=list(m["tests"]), functions=list(m.get("functions", [])))
-            for m in data["module"]]
+    out = []
+    for m in data["module"]:
+        sources = m["source"] if isinstance(m["source"], list) else [m["source"]]
+        out.append(Module(name=m["name"], sources=sources, tests=list(m["tests"]),
+                          functions=list(m.get("functions", [])), deselect=list(m.get("deselect", []))))
+    return out
 
 
 def setup_cfg(module: Module) -> str:
     def lines(values) -> str:
         return "".join(f"\n    {v}" for v in values)
 
-    only = f"{module.source}/*" if (ROOT / module.source).is_dir() else module.source
+    pytest_args = ["-p", "no:django", "-p", "no:cacheprovider", "-W", "ignore::pytest.PytestConfigWarning"]
+    for test in module.deselect:
+        pytest_args += ["--deselect", test]
     return (
         "# Written by script/mutation for this module's run; the map is script/mutation.toml.\n"
         "[mutmut]\n"
         f"source_paths ={lines(['engine'])}\n"
-        f"only_mutate ={lines([only])}\n"
+        f"only_mutate ={lines(module.only_mutate())}\n"
         f"pytest_add_cli_args_test_selection ={lines(module.tests)}\n"
-        # no Django (these tests need none), no cache folder, no plugin that reorders
-        f"pytest_add_cli_args ={lines(['-p', 'no:django', '-p', 'no:cacheprovider'])}\n"
+        # no Django (these tests need none), no cache folder
+        f"pytest_add_cli_args ={lines(pytest_args)}\n"
         "use_git_change_detection = false\n"
     )
 
@@ -161,13 +177,13 @@ def run(module: Module, *, jobs: int, again: bool) -> Score:
 
 
 def table(scores: list[Score]) -> str:
-    rows = [("module", "source", "killed", "total", "score", "time")]
+    rows = [("module", "killed", "total", "score", "time", "mutated")]
     for s in scores:
         src = s.module.source + (f" ({', '.join(s.module.functions)})" if s.module.functions else "")
-        rows.append((s.module.name, src, str(s.killed), str(s.total), f"{s.percent:.1f} %", f"{s.seconds:.0f} s"))
+        rows.append((s.module.name, str(s.killed), str(s.total), f"{s.percent:.1f} %", f"{s.seconds:.0f} s", src))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    return "\n".join("  ".join(c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
-                     for r in rows)
+    return "\n".join("  ".join(c.ljust(w) if i in (0, 5) else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
+                     .rstrip() for r in rows)
 
 
 def main(argv: list[str]) -> int:
@@ -175,6 +191,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("modules", nargs="*", help="names from script/mutation.toml (default: all)")
     parser.add_argument("--diff", action="store_true", help="print each survivor's diff")
     parser.add_argument("--again", action="store_true", help="re-test only the last run's survivors, in place")
+    parser.add_argument("--last", action="store_true", help="run nothing: the table and survivors of the last run")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 2, help="mutants tested at once")
     args = parser.parse_args(argv)
 
@@ -187,6 +204,10 @@ def main(argv: list[str]) -> int:
 
     scores = []
     for m in chosen:
+        if args.last:
+            if (m.work / "mutants").exists():
+                scores.append(Score(m, verdicts(m), 0.0))
+            continue
         print(f"==> mutating {m.source} against {' '.join(m.tests)}", file=sys.stderr, flush=True)
         score = run(m, jobs=args.jobs, again=args.again)
         scores.append(score)
