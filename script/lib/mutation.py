@@ -12,7 +12,8 @@ run in place, which is quick while writing the tests that kill them.
 Score: killed (a test failed, or the mutant ran past its time limit) out of every
 mutant of the module, "no tests" counted as not killed.
 
-    script/mutation                  every module, then the table
+    script/mutation                  every module but the slow ones, then the table
+    script/mutation --all            the slow ones (the --format package) too
     script/mutation ports firewall   these modules only
     script/mutation --diff ports     and each survivor's diff
     script/mutation --last --diff    the last run's table and survivors, running nothing
@@ -46,6 +47,7 @@ class Module:
     tests: list[str]
     functions: list[str] = field(default_factory=list)
     deselect: list[str] = field(default_factory=list)
+    slow: bool = False
 
     @property
     def work(self) -> Path:
@@ -78,7 +80,8 @@ def load(path: Path = MAP) -> list[Module]:
     for m in data["module"]:
         sources = m["source"] if isinstance(m["source"], list) else [m["source"]]
         out.append(Module(name=m["name"], sources=sources, tests=list(m["tests"]),
-                          functions=list(m.get("functions", [])), deselect=list(m.get("deselect", []))))
+                          functions=list(m.get("functions", [])), deselect=list(m.get("deselect", [])),
+                          slow=bool(m.get("slow", False))))
     return out
 
 
@@ -188,7 +191,8 @@ def table(scores: list[Score]) -> str:
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="script/mutation", description=__doc__.split("\n\n")[0])
-    parser.add_argument("modules", nargs="*", help="names from script/mutation.toml (default: all)")
+    parser.add_argument("modules", nargs="*", help="names from script/mutation.toml (default: all but the slow)")
+    parser.add_argument("--all", action="store_true", help="the slow modules too")
     parser.add_argument("--diff", action="store_true", help="print each survivor's diff")
     parser.add_argument("--again", action="store_true", help="re-test only the last run's survivors, in place")
     parser.add_argument("--last", action="store_true", help="run nothing: the table and survivors of the last run")
@@ -200,7 +204,7 @@ def main(argv: list[str]) -> int:
     unknown = [n for n in args.modules if n not in known]
     if unknown:
         parser.error(f"unknown module {', '.join(unknown)}; script/mutation.toml has {', '.join(sorted(known))}")
-    chosen = [m for m in modules if not args.modules or m.name in args.modules]
+    chosen = [m for m in modules if m.name in args.modules or (not args.modules and (args.all or not m.slow))]
 
     scores = []
     for m in chosen:
