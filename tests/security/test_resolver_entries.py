@@ -230,3 +230,29 @@ def test_a_found_entry_opens_again_inside_its_root_and_nowhere_else(tree, tmp_pa
     assert "ctx: /abs/root/file" in str(exc.value)
     with pytest.raises(FileNotFoundError):
         Found(str(tree), "/abs/root/file", "ctx").open()
+
+
+def test_openat2_is_probed_once_and_can_be_turned_off(monkeypatch):
+    import platform
+
+    major, minor = (int(x) for x in platform.release().split(".")[:2])
+    if (major, minor) < (5, 6):
+        pytest.skip("this kernel has no openat2 (Linux 5.6+)")
+    monkeypatch.setattr(resolve, "_openat2_state", None)
+    monkeypatch.delenv("BERTH_NO_OPENAT2", raising=False)
+    assert resolve.openat2_available() is True
+    assert resolve._openat2_state is True                  # the answer is kept: no second probe
+    monkeypatch.setenv("BERTH_NO_OPENAT2", "1")
+    assert resolve.openat2_available() is False
+    with Root("/", what="x") as off, Root("/", what="x", openat2=True) as still_off:
+        assert (off.use_openat2, still_off.use_openat2) == (False, False)
+    monkeypatch.setenv("BERTH_NO_OPENAT2", "0")
+    assert resolve.openat2_available() is True
+    with Root("/", what="x") as default, Root("/", what="x", openat2=True) as on, \
+            Root("/", what="x", openat2=False) as forced_off:
+        assert (default.use_openat2, on.use_openat2, forced_off.use_openat2) == (True, True, False)
+    monkeypatch.setattr(resolve, "_openat2_state", False)  # a kernel (or seccomp policy) that refused it
+    assert resolve.openat2_available() is False
+    with pytest.raises(OSError) as exc:
+        resolve._raw_openat2(-100, "/nonexistent-berth-path", os.O_PATH, 0, resolve._RESOLVE_IN_ROOT)
+    assert exc.value.errno == 2 and exc.value.filename == "/nonexistent-berth-path"

@@ -129,6 +129,14 @@ def test_without_privilege_whiteouts_and_opaque_dirs_take_the_user_overlay_forms
     work = open_dir / "layer"
     work.mkdir()
     os.chown(work, NOBODY, NOBODY)
+    fd = _dirfd(open_dir)                        # the same calls as root first, for contrast (and so that
+    try:                                         # mutmut, which sees only this process, ties them to this test)
+        whiteout.make_whiteout(fd, "root-gone")
+        whiteout.make_opaque(fd)
+    finally:
+        os.close(fd)
+    assert stat.S_ISCHR(os.lstat(open_dir / "root-gone").st_mode)
+    assert "user.overlay.opaque" not in os.listxattr(open_dir)
     pid = os.fork()
     if pid == 0:                                   # the child: an unprivileged user, as a rootless engine is
         code = 1
