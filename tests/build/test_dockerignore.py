@@ -61,6 +61,7 @@ def test_comments_blanks_and_bare_exclamation_marks_are_no_patterns():
     assert clean_pattern("/Xfile") == ("Xfile", False)
     assert clean_pattern("//") == ("/", False)               # Go's Clean("//") is "/"
     assert clean_pattern("//a//b") == ("a/b", False)
+    assert clean_pattern("//Xa") == ("Xa", False)
     assert clean_pattern("a/../b") == ("b", False)
     assert [p.text for p in IgnoreMatcher.parse("# c\n\n*.log\n!\n!keep\n").patterns] == ["*.log", "keep"]
 
