@@ -256,3 +256,31 @@ def test_openat2_is_probed_once_and_can_be_turned_off(monkeypatch):
     with pytest.raises(OSError) as exc:
         resolve._raw_openat2(-100, "/nonexistent-berth-path", os.O_PATH, 0, resolve._RESOLVE_IN_ROOT)
     assert exc.value.errno == 2 and exc.value.filename == "/nonexistent-berth-path"
+
+
+def test_each_failure_names_the_path_as_the_image_wrote_it(tree, impl):
+    (tree / "loop1").symlink_to("loop2")
+    (tree / "loop2").symlink_to("loop1")
+    (tree / "out").symlink_to("../..")
+    with Root(tree, what="test image") as root:
+        with pytest.raises(resolve.LinkLoop) as exc:
+            root.read_file("/d/../loop1", max_bytes=10)
+        assert str(exc.value) == ("test image: '/d/../loop1': too many levels of symbolic links (a loop or a chain "
+                                  "longer than 40); refused")
+        for path, error in (("/nope/x", FileNotFoundError), ("/file/x", NotADirectoryError),
+                            ("/dlink/nope", FileNotFoundError)):
+            with pytest.raises(error) as exc:
+                root.read_file(path, max_bytes=10)
+            assert exc.value.filename == path and exc.value.strerror in ("No such file or directory",
+                                                                         "Not a directory"), path
+        with pytest.raises(NotADirectoryError) as exc:
+            root.open_dir("/file")
+        assert (exc.value.filename, exc.value.strerror) == ("/file", "Not a directory")
+    with Root(tree, what="build context", mode=resolve.BENEATH) as ctx:
+        for path in ("/../file", "/out/x", "/abs/x", "d/../../file"):
+            with pytest.raises(resolve.PathEscape) as exc:
+                ctx.read_file(path, max_bytes=10)
+            assert str(exc.value) == f"build context: {path!r} leads outside {tree}; refused"
+        assert ctx.read_file("d/../file", max_bytes=10) == b"hello"
+        assert ctx.read_file("///file", max_bytes=10) == b"hello"
+        assert ctx.stat("/").st_ino == os.stat(tree).st_ino
