@@ -95,17 +95,19 @@ class Context:
         self.owned = owned  # unpacked by us: removed by close()
         self.fs = Root(self.root, what="build context", mode=BENEATH)
         try:
-            text = self.fs.read_file(".dockerignore", max_bytes=MAX_IGNORE_FILE).decode(errors="replace")
+            self.ignore = IgnoreMatcher.parse(self._ignore_file())
+        except BaseException:
+            self.close()  # an unpacked context that is refused leaves nothing behind
+            raise
+
+    def _ignore_file(self) -> str:
+        try:
+            return self.fs.read_file(".dockerignore", max_bytes=MAX_IGNORE_FILE).decode(errors="replace")
         except (FileNotFoundError, NotADirectoryError):
-            text = ""
+            return ""
         except PathEscape:
-            self.fs.close()
             raise UnsafeContent("build context: .dockerignore is a symlink that points outside the build context; "
                                 "refused") from None
-        except BaseException:
-            self.fs.close()
-            raise
-        self.ignore = IgnoreMatcher.parse(text)
 
     @classmethod
     def from_directory(cls, path: Path) -> "Context":

@@ -17,6 +17,8 @@ import posixpath
 import re
 from dataclasses import dataclass
 
+from engine.errors import InvalidArgument
+
 
 @dataclass
 class Pattern:
@@ -76,8 +78,10 @@ def clean_pattern(line: str) -> tuple[str, bool] | None:
         if not line:
             return None
     cleaned = posixpath.normpath(line)
+    if cleaned.startswith("//"):
+        cleaned = "/" + cleaned.lstrip("/")  # POSIX keeps two leading slashes; Go's Clean (Docker's) keeps one
     if len(cleaned) > 1 and cleaned.startswith("/"):
-        cleaned = cleaned.lstrip("/") or "."
+        cleaned = cleaned[1:]
     return cleaned, exclusion
 
 
@@ -92,7 +96,11 @@ class IgnoreMatcher:
         for line in text.splitlines():
             cleaned = clean_pattern(line)
             if cleaned:
-                patterns.append(Pattern(cleaned[0], cleaned[1], _compile(cleaned[0])))
+                try:
+                    regex = _compile(cleaned[0])
+                except re.error as exc:
+                    raise InvalidArgument(f".dockerignore: invalid pattern {line.strip()!r}: {exc}") from None
+                patterns.append(Pattern(cleaned[0], cleaned[1], regex))
         return cls(patterns)
 
     def ignored(self, path: str) -> bool:
@@ -122,8 +130,9 @@ class IgnoreMatcher:
         for p in self.patterns:
             if not p.exclusion:
                 continue
-            # A literal prefix up to the first wildcard tells whether the exception can be below.
+            # Every name the exception matches (or a parent it matches) starts with its literal part, up
+            # to the first wildcard: the exception can be below only if one of the two starts the other.
             literal = re.split(r"[*?\[\\]", p.text, maxsplit=1)[0]
-            if literal.startswith(prefix) or prefix.startswith(literal) or "**" in p.text:
+            if literal.startswith(prefix) or prefix.startswith(literal):
                 return True
         return False

@@ -54,3 +54,92 @@ def test_platforms_parse_with_and_without_variant():
     assert parse_platform("linux/x86_64").architecture == "amd64"
     with pytest.raises(InvalidArgument):
         parse_platform("linux")
+
+
+@pytest.mark.parametrize("text, message", [
+    ("", "invalid reference format: the image name is empty"),
+    (None, "invalid reference format: the image name is empty"),
+    ("Busybox", "invalid reference format: repository name must be lowercase: 'Busybox'"),
+    ("app name", "invalid reference format: 'app name'"),
+    ("a" * 64, f"invalid repository name ({'a' * 64}), cannot specify 64-byte hexadecimal strings"),
+    ("a" * 256, "invalid reference format: repository name must not be more than 255 characters"),
+    ("app@sha256:" + "a" * 63, f"invalid reference format: 'sha256:{'a' * 63}' is not a sha256 digest of 64 hex digits"),
+    ("app@sha256:" + "a" * 65, f"invalid reference format: 'sha256:{'a' * 65}' is not a sha256 digest of 64 hex digits"),
+    ("app@md5:" + "a" * 32, "invalid reference format: unsupported digest algorithm 'md5'"),
+])
+def test_each_refusal_says_what_is_wrong(text, message):
+    with pytest.raises(InvalidArgument) as err:
+        parse(text)
+    assert str(err.value) == message
+
+
+def test_a_name_of_255_characters_is_the_longest_allowed():
+    assert parse("a" * 255).path == "library/" + "a" * 255
+
+
+def test_sha512_digests_are_taken_whole():
+    ref = parse("app@sha512:" + "d" * 128)
+    assert (ref.tag, ref.digest) == (None, "sha512:" + "d" * 128)
+    assert str(ref) == "docker.io/library/app@sha512:" + "d" * 128
+
+
+def test_a_first_part_is_a_registry_only_with_a_dot_a_port_capitals_or_localhost():
+    cases = {
+        "team/app": ("docker.io", "team/app"),
+        "Team/app": ("Team", "app"),
+        "my.registry/app": ("my.registry", "app"),
+        "reg:5000/app": ("reg:5000", "app"),
+        "localhost/app": ("localhost", "app"),
+        "index.docker.io/app": ("docker.io", "library/app"),
+        "docker.io/app": ("docker.io", "library/app"),
+        "docker.io/library/a/b": ("docker.io", "library/a/b"),
+    }
+    for text, (domain, path) in cases.items():
+        ref = parse(text)
+        assert (ref.domain, ref.path) == (domain, path), text
+    assert parse("docker.io/library/a/b").familiar == "library/a/b:latest"   # only library/<one> is shortened
+    assert parse("docker.io/team/library").familiar == "team/library:latest"
+    assert parse("my.registry/library/app").familiar == "my.registry/library/app:latest"
+
+
+def test_tag_digest_and_name_only_make_new_references_of_the_same_repository():
+    ref = parse("127.0.0.1:5000/team/app:1.2@sha256:" + "e" * 64)
+    assert str(ref.with_tag("2.0")) == "127.0.0.1:5000/team/app:2.0"
+    assert ref.with_tag("2.0").digest is None
+    assert str(ref.with_digest("sha256:" + "f" * 64)) == "127.0.0.1:5000/team/app@sha256:" + "f" * 64
+    assert ref.with_digest("sha256:" + "f" * 64).tag is None
+    assert str(ref.name_only) == "127.0.0.1:5000/team/app"
+    assert (ref.name_only.tag, ref.name_only.digest) == (None, None)
+    assert ref.repository == "127.0.0.1:5000/team/app"
+    assert parse("busybox", default_tag=False).tag is None
+
+
+def test_a_repository_alone_takes_no_tag_and_no_digest():
+    from engine.reference import parse_repository
+
+    ref = parse_repository("team/app")
+    assert (str(ref), ref.tag, ref.digest) == ("docker.io/team/app", None, None)
+    for text in ("team/app:1", "team/app@sha256:" + "a" * 64, "team/app:1@sha256:" + "a" * 64):
+        with pytest.raises(InvalidArgument) as err:
+            parse_repository(text)
+        assert str(err.value) == f"invalid repository name {text!r}: a tag or digest is not allowed here"
+    with pytest.raises(InvalidArgument) as err:
+        parse_repository("Team")
+    assert "must be lowercase" in str(err.value)
+
+
+def test_platform_names_are_folded_to_oci_names():
+    aliases = {"x86_64": "amd64", "x86-64": "amd64", "aarch64": "arm64", "armhf": "arm", "armel": "arm",
+               "i386": "386", "riscv64": "riscv64"}
+    for given, oci in aliases.items():
+        assert parse_platform(f"linux/{given}").architecture == oci, given
+    p = parse_platform(" Linux/ARM/v7 ")
+    assert (p.os, p.architecture, p.variant, str(p)) == ("linux", "arm", "v7", "linux/arm/v7")
+    assert parse_platform("linux/amd64").variant == ""
+
+
+@pytest.mark.parametrize("text", ["linux", "linux/", "/arm64", "linux/arm/v7/x", "linux//v7", "", None])
+def test_a_platform_needs_an_os_and_an_architecture_and_at_most_a_variant(text):
+    with pytest.raises(InvalidArgument) as err:
+        parse_platform(text)
+    assert str(err.value) == f"invalid platform {text!r}: expected os/architecture[/variant], e.g. linux/arm64"
