@@ -177,9 +177,13 @@ def add_run_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("-i", "--interactive", action="store_true")
     p.add_argument("--log-opt", action="append", default=[])
     p.add_argument("--pull", default="missing", choices=["always", "missing", "never"])
+    from engine.cli_health import add_health_flags
+
+    add_health_flags(p)
 
 
 def run_options(args: argparse.Namespace):
+    from engine.cli_health import health_options
     from engine.containers.model import RunOptions
 
     command = list(args.command)
@@ -200,7 +204,7 @@ def run_options(args: argparse.Namespace):
         dns=args.dns, dns_search=args.dns_search, dns_options=args.dns_option, add_hosts=args.add_host,
         restart=args.restart, auto_remove=args.rm,
         init=args.init, tty=args.tty, interactive=args.interactive, log_opts=parse_log_opts(args.log_opt),
-        pull=args.pull,
+        pull=args.pull, **health_options(args),
     )
 
 

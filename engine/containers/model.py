@@ -57,6 +57,14 @@ class RunOptions:
     interactive: bool = False
     log_opts: dict[str, str] = field(default_factory=dict)  # max-size, max-file
     pull: str = "missing"
+    # health checks (engine.containers.health): over the image's HEALTHCHECK, as Docker's flags
+    health_cmd: str | None = None            # --health-cmd: run by /bin/sh -c in the container
+    health_interval: str = ""                # Go durations: "30s", "1m30s"
+    health_timeout: str = ""
+    health_start_period: str = ""
+    health_start_interval: str = ""
+    health_retries: int | None = None
+    no_healthcheck: bool = False
 
     def to_dict(self) -> dict:
         return asdict(self)

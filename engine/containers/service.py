@@ -45,7 +45,7 @@ from pathlib import Path
 from typing import Callable
 
 from engine import ids
-from engine.containers import mountpoints, networking
+from engine.containers import health, mountpoints, networking
 from engine.containers import restart as policies
 from engine.containers.images import ImageSource, check_pull_policy
 from engine.containers.model import ContainerSummary, ExecOptions, RunOptions, StatsSample, TopResult
@@ -275,6 +275,7 @@ class Containers:
         if self.images is None:
             raise InvalidArgument("this engine has no image source configured")
         check_pull_policy(opts.pull)
+        health.check_options(opts)
         policy = policies.parse_policy(opts.restart)
         if opts.auto_remove and policy.name != "no":
             raise InvalidArgument("conflicting options: --restart and --rm")
@@ -379,6 +380,7 @@ class Containers:
                     "Labels": {**cfg.labels, **opts.labels},
                     "StopSignal": stop_signal or cfg.stop_signal or "SIGTERM",
                     "StopTimeout": opts.stop_timeout,
+                    "Healthcheck": health.container_check(cfg.healthcheck, opts),
                     "Resources": resources,
                     "MountSpecs": [m.to_dict() for m in mount_specs],
                     "HostConfig": host_config,
@@ -1074,7 +1076,8 @@ class Containers:
     def inspect(self, ref: str) -> dict:
         rec = self._refresh(self._load(ref))
         self._rotate_logs(rec)
-        return to_docker(rec, self.store.path(rec["Id"]), self.volumes.dir, self._network_settings(rec))
+        return health.inspect_fields(rec, to_docker(rec, self.store.path(rec["Id"]), self.volumes.dir,
+                                                    self._network_settings(rec)))
 
     def record(self, ref: str) -> dict:
         return self._refresh(self._load(ref))
@@ -1367,7 +1370,7 @@ def _since(iso: str) -> float:
 def status_text(rec: dict) -> str:
     s = rec["State"]
     if s["Status"] == "running":
-        return f"Up {human_duration(_since(s['StartedAt']))}"
+        return f"Up {human_duration(_since(s['StartedAt']))}{health.ps_suffix(rec)}"
     if s["Status"] == "paused":
         return f"Up {human_duration(_since(s['StartedAt']))} (Paused)"
     if s["Status"] == "restarting":
