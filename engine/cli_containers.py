@@ -494,29 +494,24 @@ def human_bytes(n: float) -> str:
 
 def cmd_stats(args):
     from engine.cli_output import stats_rows, stats_text
+    from engine.containers.stats import Stats
 
     table = stats_rows(args.format)  # a bad --format fails before the first sample
-    svc = containers_service(args)
-    refs = args.containers or [s.id for s in svc.list()]
-    while True:
-        live = []
-        for ref in refs:
-            try:
-                svc.inspect(ref)
-                live.append(ref)
-            except NotFound:
-                continue  # removed since the list was made
-        try:
-            samples = svc.stats_many(live, interval=0.5 if args.no_stream else 1.0) if live else []
-        except NotFound:
-            continue  # one went away while sampling: take the next frame
-        text = stats_text(table, samples, no_trunc=args.no_trunc)
-        if not args.no_stream and sys.stdout.isatty():
-            text = "\033[2J\033[H" + text  # a live screen, redrawn from its top left
-        sys.stdout.write(text)
-        sys.stdout.flush()
-        if args.no_stream:
-            return 0
+    # one sampler for every container (engine.containers.stats): without names, the running
+    # ones as they come and go, as Docker's
+    ticks = Stats(containers_service(args)).stream(0.5 if args.no_stream else 1.0, args.containers or None)
+    try:
+        for samples in ticks:
+            text = stats_text(table, samples, no_trunc=args.no_trunc)
+            if not args.no_stream and sys.stdout.isatty():
+                text = "\033[2J\033[H" + text  # a live screen, redrawn from its top left
+            sys.stdout.write(text)
+            sys.stdout.flush()
+            if args.no_stream:
+                return 0
+    finally:
+        ticks.close()
+    return 0
 
 
 def cmd_exec(args):

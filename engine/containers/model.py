@@ -120,6 +120,10 @@ class StatsSample:
     pids: int
     block_read: int
     block_write: int
+    net_rx: int = 0                                         # bytes, every interface but lo
+    net_tx: int = 0
+    networks: dict[str, dict] = field(default_factory=dict)  # interface → rx_bytes, rx_packets… (Docker's)
+    read: str = ""                                          # when: RFC 3339, UTC
 
     def to_dict(self) -> dict:
         return asdict(self)
