@@ -37,6 +37,7 @@ from engine.containers.model import ExecOptions
 from engine.errors import Conflict, EngineError, InvalidArgument
 
 CHUNK = 65536
+SETTLE = 0.2   # seconds between the end of the test's process and the end of its leftovers
 
 
 def now_nano() -> str:
@@ -65,6 +66,49 @@ def _descendants(pid: int) -> list[int]:
     return out
 
 
+def _alive(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+
+
+def _pipes(pid: int) -> dict[int, str]:
+    """The pipes a process holds: descriptor → ``pipe:[inode]``."""
+    out = {}
+    try:
+        fds = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return out
+    for fd in fds:
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            continue
+        if target.startswith("pipe:"):
+            out[int(fd)] = target
+    return out
+
+
+def _holders(runtime_pid: int, cgroup_path: str) -> list[int]:
+    """Processes of the container (its cgroup) holding a pipe the runtime reads the probe's output from
+    (the runtime's pipes but its own stdio, which is ours)."""
+    from engine.runtime.cgroups import Cgroup
+
+    held = _pipes(runtime_pid)
+    inner = {t for fd, t in held.items() if fd > 2} - {t for fd, t in held.items() if fd <= 2}
+    if not inner:
+        return []
+    cg = Cgroup(cgroup_path)
+    procs = cg.controller("pids") or cg.controller("memory")
+    try:
+        pids = [int(p) for p in (procs / "cgroup.procs").read_text().split()] if procs else []
+    except OSError:
+        return []
+    return [pid for pid in pids if set(_pipes(pid).values()) & inner]
+
+
 class Probe:
     """A running probe of one container. ``fileno()`` is readable when output comes;
     ``exit_fd`` (a pidfd) when the runtime's process has ended."""
@@ -83,6 +127,9 @@ class Probe:
         self.deadline = time.monotonic() + check.timeout
         self.output = bytearray()
         self.dropped = 0
+        self.cgroup_path = rec["CgroupsPath"]
+        self._main_pid = 0
+        self._main_gone_at: float | None = None
         os.set_blocking(proc.stdout.fileno(), False)
         try:
             self.exit_fd: int | None = os.pidfd_open(proc.pid)
@@ -127,6 +174,35 @@ class Probe:
 
     def exited(self) -> bool:
         return self.proc.poll() is not None
+
+    def main_pid(self) -> int:
+        """The host pid of the test's own process (from the runtime's pid file), 0 until it is known."""
+        if not self._main_pid:
+            try:
+                self._main_pid = int(self.pid_file.read_text().strip() or 0)
+            except (OSError, ValueError):
+                pass
+        return self._main_pid
+
+    def settle(self) -> None:
+        """The runtime waits for the end of the output, not only for the test's process: a child the
+        test left behind (``sleep 100 &``) holds the output open and would keep the probe running
+        until its timeout. Once the test's own process has ended (and a moment passed), the
+        processes of the container that still hold the runtime's output pipes are killed; the
+        runtime then ends with the test's exit code."""
+        pid = self.main_pid()
+        if not pid or self.exited() or _alive(pid):
+            return
+        now = time.monotonic()
+        if self._main_gone_at is None:
+            self._main_gone_at = now
+        elif now - self._main_gone_at >= SETTLE and self._main_gone_at > 0:
+            self._main_gone_at = -1.0  # once
+            for holder in _holders(self.proc.pid, self.cgroup_path):
+                try:
+                    os.kill(holder, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
 
     def expired(self, now: float | None = None) -> bool:
         return (time.monotonic() if now is None else now) >= self.deadline
@@ -202,12 +278,13 @@ def wait(probe: Probe) -> health.Result:
     fds = [probe.fileno(), *([probe.exit_fd] if probe.exit_fd is not None else [])]
     open_output = True
     while not probe.exited():
+        probe.settle()
         left = probe.deadline - time.monotonic()
         if left <= 0:
             probe.kill()
             return probe.finish(timed_out=True)
         watch = fds if open_output else fds[1:]
-        ready, _, _ = select.select(watch, [], [], min(left, 0.1 if probe.exit_fd is None or not watch else left))
+        ready, _, _ = select.select(watch, [], [], min(left, 0.1))  # 0.1: settle() looks again
         if probe.fileno() in ready and open_output:
             open_output = probe.read_some()
     return probe.finish()

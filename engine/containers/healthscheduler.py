@@ -94,8 +94,8 @@ class HealthScheduler:
                 wake = [next_scan, *(when for cid, (_, when) in self._due.items() if cid not in self._probes),
                         *(p.deadline for p in self._probes.values())]
                 timeout = max(0.0, min(wake) - time.monotonic())
-                if any(p.exit_fd is None for p in self._probes.values()):
-                    timeout = min(timeout, 0.1)  # no pidfd: poll for the end
+                if self._probes:
+                    timeout = min(timeout, 0.1)  # Probe.settle looks for leftovers (and no pidfd: the end)
                 for key, _ in selector.select(timeout):
                     if key.data is None:
                         try:
@@ -152,6 +152,7 @@ class HealthScheduler:
     def _collect(self, selector, now: float) -> None:
         """Finish the probes that ended, kill those past their timeout."""
         for cid, probe in list(self._probes.items()):
+            probe.settle()
             if probe.exited():
                 self._forget(probe, selector)
                 result = probe.finish()

@@ -274,3 +274,24 @@ def test_the_scheduler_probes_on_time_from_one_thread_and_kills_slow_probes(cont
     assert threading.active_count() == before
     assert health_events(engine_root, flappy) == ["health_status: unhealthy", "health_status: healthy"]
     poll(lambda: len(containers.driver.pids(slow)) == 1, timeout=10, what="no probe left running after stop")
+
+
+def test_a_child_the_probe_leaves_behind_holding_its_output_does_not_keep_the_probe_open(cli, containers, cleanup,
+                                                                                        unique):
+    name = unique("hc-child")
+    cid = run_detached(cli, cleanup, name, "--health-cmd", "sleep 100 & echo done", "--health-timeout", "20s",
+                 "--health-interval", "1h", IMAGE, "sleep", "120")
+    out = probe(cli, name)
+    assert out.returncode == 0, out.stdout
+    last = inspect(cli, name)["State"]["Health"]["Log"][-1]
+    assert last["ExitCode"] == 0 and last["Output"] == "done\n"
+    assert len(containers.driver.pids(cid)) == 1  # the leftover that held the output was ended
+
+
+def test_hostile_output_that_is_not_text_is_kept_as_replacement_characters(cli, cleanup, unique):
+    name = unique("hc-bytes")
+    run_detached(cli, cleanup, name, "--health-cmd", r"printf '\377\376ok\033[2J'; exit 1", "--health-interval", "1h",
+                 IMAGE, "sleep", "120")
+    assert probe(cli, name).returncode == 1
+    last = inspect(cli, name)["State"]["Health"]["Log"][-1]
+    assert last["Output"] == "\ufffd\ufffdok\x1b[2J" and last["ExitCode"] == 1
