@@ -214,7 +214,7 @@ class Probe:
         except (OSError, ValueError):
             pid = 0
         if pid > 0:
-            for victim in [pid, *_descendants(pid)]:
+            for victim in [pid, *_descendants(pid), *_holders(self.proc.pid, self.cgroup_path)]:
                 try:
                     os.kill(victim, signal.SIGKILL)
                 except ProcessLookupError:
