@@ -261,7 +261,7 @@ def record(containers, cid: str, run: str, result: health.Result) -> dict | None
     try:
         with containers.store.locked(cid):
             rec = containers.store.load(cid)
-            if rec["State"]["StartedAt"] != run or rec["State"]["Status"] not in ("running", "paused"):
+            if rec["State"]["StartedAt"] != run or rec["State"]["Status"] != "running":
                 return None
             before = (health.current(rec) or {}).get("Status")
             now = health.record_result(rec, result)

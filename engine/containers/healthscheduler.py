@@ -121,7 +121,7 @@ class HealthScheduler:
         for rec in self.containers.store.all():
             cid = rec["Id"]
             check = health.active(rec)
-            if check is None or rec["State"]["Status"] != "running":
+            if check is None or rec["State"]["Status"] not in ("running", "paused"):
                 continue
             run = rec["State"]["StartedAt"]
             seen.add(cid)
@@ -137,6 +137,10 @@ class HealthScheduler:
         try:
             rec = self.containers.store.load(cid)
             check = health.active(rec)
+            if rec["State"]["Status"] == "paused" and check is not None and rec["State"]["StartedAt"] == run:
+                # a paused container is not probed (no exec runs in it): look again an interval later
+                self._due[cid] = (run, time.monotonic() + check.interval)
+                return
             if check is None or rec["State"]["StartedAt"] != run or rec["State"]["Status"] != "running":
                 self._due.pop(cid, None)
                 return

@@ -295,3 +295,27 @@ def test_hostile_output_that_is_not_text_is_kept_as_replacement_characters(cli, 
     assert probe(cli, name).returncode == 1
     last = inspect(cli, name)["State"]["Health"]["Log"][-1]
     assert last["Output"] == "\ufffd\ufffdok\x1b[2J" and last["ExitCode"] == 1
+
+
+def test_the_scheduler_does_not_probe_a_paused_container_and_resumes_after_unpause(containers, cleanup, unique):
+    rec = containers.create(RunOptions(image=IMAGE, name=unique("hc-pause"), command=["sleep", "120"], network="none",
+                                       health_cmd="true", health_interval="100ms", health_retries=1))
+    cleanup.append(rec["Id"])
+    containers.start(rec["Id"])
+    scheduler = HealthScheduler(containers, rescan=0.1)
+    scheduler.start()
+    try:
+        def log():
+            return health.current(containers.store.load(rec["Id"]))["Log"]
+
+        poll(lambda: log(), timeout=30, what="a first probe")
+        containers.pause(rec["Id"])
+        threading.Event().wait(0.3)  # a probe that was finishing as the pause came is recorded
+        paused_log = [e["Start"] for e in log()]
+        threading.Event().wait(0.5)  # five intervals while paused: no probe runs, none fails
+        assert [e["Start"] for e in log()] == paused_log
+        assert health.current(containers.store.load(rec["Id"]))["Status"] == "healthy"
+        containers.unpause(rec["Id"])
+        poll(lambda: log()[-1]["Start"] not in paused_log, timeout=30, what="probes again after unpause")
+    finally:
+        scheduler.stop()
