@@ -124,6 +124,8 @@ class StatsSample:
     net_tx: int = 0
     networks: dict[str, dict] = field(default_factory=dict)  # interface → rx_bytes, rx_packets… (Docker's)
     read: str = ""                                          # when: RFC 3339, UTC
+    cpu_usage_ns: int = 0                                   # the raw counters CPU % came from
+    system_cpu_ns: int = 0
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -97,9 +97,38 @@ class Stats:
             pids=cg.pids, block_read=cg.block_read, block_write=cg.block_write,
             net_rx=sum(n.rx_bytes for n in reading.networks.values()),
             net_tx=sum(n.tx_bytes for n in reading.networks.values()),
-            networks={name: n.to_dict() for name, n in reading.networks.items()}, read=_iso(reading.time_ns))
+            networks={name: n.to_dict() for name, n in reading.networks.items()}, read=_iso(reading.time_ns),
+            cpu_usage_ns=cg.cpu_usage_ns, system_cpu_ns=reading.system_cpu_ns)
 
     @staticmethod
     def _stopped(rec: dict) -> StatsSample:
         return StatsSample(id=rec["Id"], name=rec["Name"], cpu_percent=0.0, memory_usage=0, memory_limit=0,
                            memory_percent=0.0, pids=0, block_read=0, block_write=0, read=_iso(time.time_ns()))
+
+
+def docker_stats(sample: StatsSample, previous: StatsSample | None = None) -> dict:
+    """A sample in the Docker Engine API's shape (``GET /containers/{id}/stats``): ``cpu_stats`` and
+    ``precpu_stats`` (from ``previous``, the same container's sample of the tick before) from which
+    Docker's clients compute CPU % themselves, ``memory_stats``, ``blkio_stats``, ``pids_stats``,
+    ``networks``."""
+    cpus = os.cpu_count() or 1
+
+    def cpu(s: StatsSample | None) -> dict:
+        if s is None:
+            return {"cpu_usage": {"total_usage": 0, "usage_in_kernelmode": 0, "usage_in_usermode": 0},
+                    "throttling_data": {"periods": 0, "throttled_periods": 0, "throttled_time": 0}}
+        return {"cpu_usage": {"total_usage": s.cpu_usage_ns, "usage_in_kernelmode": 0, "usage_in_usermode": 0},
+                "system_cpu_usage": s.system_cpu_ns, "online_cpus": cpus,
+                "throttling_data": {"periods": 0, "throttled_periods": 0, "throttled_time": 0}}
+
+    return {
+        "name": "/" + sample.name, "id": sample.id, "read": sample.read,
+        "preread": previous.read if previous else "0001-01-01T00:00:00Z",
+        "pids_stats": {"current": sample.pids}, "num_procs": 0, "storage_stats": {},
+        "blkio_stats": {"io_service_bytes_recursive": [
+            {"major": 0, "minor": 0, "op": "read", "value": sample.block_read},
+            {"major": 0, "minor": 0, "op": "write", "value": sample.block_write}]},
+        "cpu_stats": cpu(sample), "precpu_stats": cpu(previous),
+        "memory_stats": {"usage": sample.memory_usage, "limit": sample.memory_limit, "stats": {}},
+        "networks": {name: dict(counters) for name, counters in sample.networks.items()},
+    }
