@@ -319,3 +319,35 @@ def test_the_scheduler_does_not_probe_a_paused_container_and_resumes_after_unpau
         poll(lambda: log()[-1]["Start"] not in paused_log, timeout=30, what="probes again after unpause")
     finally:
         scheduler.stop()
+
+
+def test_a_dockerfile_healthcheck_is_the_containers_check(engine_root, cgroup_parent, cleanup, unique, tmp_path):
+    """Built by the engine's builder (FROM scratch, no RUN), run from the engine's image store."""
+    from engine.build.builder import Builder
+    from engine.build.model import BuildOptions
+    from engine.containers.busybox_image import busybox_path
+    from engine.containers.images import EngineImageSource
+    from engine.containers.service import Containers
+    from engine.images.service import ImageService
+
+    tag = f"{unique('hc-built')}:1"
+    shutil.copy(busybox_path(), tmp_path / "busybox")
+    (tmp_path / "Dockerfile").write_text(
+        "FROM scratch\nCOPY busybox /bin/busybox\n"
+        'HEALTHCHECK --interval=1h --retries=1 CMD ["/bin/busybox", "test", "-f", "/bin/busybox"]\n'
+        'CMD ["/bin/busybox", "sleep", "120"]\n')
+    images = ImageService(engine_root)
+    Builder(images).build(BuildOptions(context=tmp_path, tags=[tag]))
+    svc = Containers(engine_root, EngineImageSource(engine_root), cgroup_parent=cgroup_parent, long_lived=False)
+    rec = svc.create(RunOptions(image=tag, network="none"))
+    cleanup.append(rec["Id"])
+    try:
+        assert rec["Healthcheck"] == {"Test": ["CMD", "/bin/busybox", "test", "-f", "/bin/busybox"],
+                                      "Interval": 3600 * 10**9, "Retries": 1}
+        svc.start(rec["Id"])
+        result, got = run_once(svc, rec["Id"])
+        assert result.exit_code == 0 and got["Status"] == "healthy"
+        assert svc.inspect(rec["Id"])["State"]["Health"]["Status"] == "healthy"
+    finally:
+        svc.remove(rec["Id"], force=True)
+        images.remove(tag, force=True)
