@@ -229,6 +229,14 @@ def ps_suffix(rec: dict) -> str:
     return f" (health: {status})" if status == STARTING else f" ({status})"
 
 
+def filter_value(rec: dict, value: str) -> bool:
+    """``ps --filter health=…``: ``starting``, ``healthy``, ``unhealthy`` or ``none`` (no check), as Docker's."""
+    if value not in (STARTING, HEALTHY, UNHEALTHY, "none"):
+        raise InvalidArgument(f"Unrecognised filter value for health: {value}")  # Docker's words
+    now = current(rec)
+    return (now is None) if value == "none" else (now is not None and now["Status"] == value)
+
+
 def inspect_fields(rec: dict, doc: dict) -> dict:
     """Add ``State.Health`` and ``Config.Healthcheck`` to ``doc`` (inspect's Docker shape), as Docker's."""
     health = current(rec)

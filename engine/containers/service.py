@@ -1415,8 +1415,10 @@ def matches(rec: dict, filters: dict[str, list[str]]) -> bool:
                     or rec["ImageId"].startswith(v) or rec["ImageId"].removeprefix("sha256:").startswith(v)
             elif key == "exited":
                 ok = ok or (rec["State"]["Status"] == "exited" and str(rec["State"]["ExitCode"]) == v)
+            elif key == "health":
+                ok = ok or health.filter_value(rec, v)
             else:
-                raise InvalidArgument(f"invalid filter {key!r}: use status, name, id, label, ancestor or exited")
+                raise InvalidArgument(f"invalid filter {key!r}: use status, name, id, label, ancestor, exited or health")
         if not ok:
             return False
     return True

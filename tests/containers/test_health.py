@@ -80,6 +80,15 @@ def test_a_container_is_starting_then_healthy_once_its_check_passes(cli, engine_
     assert ps_status(cli, name).endswith("(healthy)")
     assert health_events(engine_root, cid) == ["health_status: healthy"]
 
+    def listed(value: str) -> bool:
+        out = cli("ps", "--filter", f"health={value}", "--format", "{{.Names}}")
+        assert out.returncode == 0, out.stderr
+        return name in out.stdout.decode().split()
+
+    assert listed("healthy") and not listed("starting") and not listed("unhealthy") and not listed("none")
+    bad = cli("ps", "--filter", "health=fine")
+    assert bad.returncode != 0 and b"Unrecognised filter value for health: fine" in bad.stderr
+
 
 def test_a_container_turns_unhealthy_after_retries_failures_and_healthy_again_in_order(cli, engine_root, cleanup,
                                                                                         unique):
