@@ -209,10 +209,11 @@ class Probe:
 
     def kill(self) -> None:
         """Kill the test's process and all below it, then the runtime's process that waits for it."""
-        try:
-            pid = int(self.pid_file.read_text().strip() or 0)
-        except (OSError, ValueError):
-            pid = 0
+        pid = self.main_pid()
+        deadline = time.monotonic() + 5
+        while not pid and self.proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.01)  # just launched: the runtime writes the pid file once the process runs
+            pid = self.main_pid()
         if pid > 0:
             for victim in [pid, *_descendants(pid), *_holders(self.proc.pid, self.cgroup_path)]:
                 try:
