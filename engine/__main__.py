@@ -392,6 +392,7 @@ COMMAND_MODULES = {
     "engine.cli_network": {"network", "port"},
     "engine.cli_build": {"build", "builder"},
     "engine.cli_events": {"events"},
+    "engine.cli_health": {"healthcheck"},
 }
 
 

@@ -186,9 +186,13 @@ def add_run_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("-i", "--interactive", action="store_true")
     p.add_argument("--log-opt", action="append", default=[])
     p.add_argument("--pull", default="missing", choices=["always", "missing", "never"])
+    from engine.cli_health import add_health_flags
+
+    add_health_flags(p)
 
 
 def run_options(args: argparse.Namespace):
+    from engine.cli_health import health_options
     from engine.containers.model import RunOptions
 
     command = list(args.command)
@@ -209,7 +213,7 @@ def run_options(args: argparse.Namespace):
         dns=args.dns, dns_search=args.dns_search, dns_options=args.dns_option, add_hosts=args.add_host,
         restart=args.restart, auto_remove=args.rm,
         init=args.init, tty=args.tty, interactive=args.interactive, log_opts=parse_log_opts(args.log_opt),
-        pull=args.pull,
+        pull=args.pull, **health_options(args),
     )
 
 
@@ -495,31 +499,27 @@ def human_bytes(n: float) -> str:
 
 def cmd_stats(args):
     from engine.cli_output import stats_rows, stats_text
+    from engine.containers.stats import Stats
 
     table = stats_rows(args.format)  # a bad --format fails before the first sample
     svc = containers_service(args)
     for ref in args.containers:
         svc.inspect(ref)  # a container named that is not there: an error at once, as Docker's
-    refs = args.containers or [s.id for s in svc.list()]
-    while True:
-        live = []
-        for ref in refs:
-            try:
-                svc.inspect(ref)
-                live.append(ref)
-            except NotFound:
-                continue  # removed since the list was made
-        try:
-            samples = svc.stats_many(live, interval=0.5 if args.no_stream else 1.0) if live else []
-        except NotFound:
-            continue  # one went away while sampling: take the next frame
-        text = stats_text(table, samples, no_trunc=args.no_trunc)
-        if not args.no_stream and sys.stdout.isatty():
-            text = "\033[2J\033[H" + text  # a live screen, redrawn from its top left
-        sys.stdout.write(text)
-        sys.stdout.flush()
-        if args.no_stream:
-            return 0
+    # one sampler for every container (engine.containers.stats): without names, the running
+    # ones as they come and go, as Docker's
+    ticks = Stats(svc).stream(0.5 if args.no_stream else 1.0, args.containers or None)
+    try:
+        for samples in ticks:
+            text = stats_text(table, samples, no_trunc=args.no_trunc)
+            if not args.no_stream and sys.stdout.isatty():
+                text = "\033[2J\033[H" + text  # a live screen, redrawn from its top left
+            sys.stdout.write(text)
+            sys.stdout.flush()
+            if args.no_stream:
+                return 0
+    finally:
+        ticks.close()
+    return 0
 
 
 def cmd_exec(args):

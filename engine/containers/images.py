@@ -38,6 +38,7 @@ class ImageConfig:
     stop_signal: str = ""
     volumes: list[str] = field(default_factory=list)
     exposed_ports: list[str] = field(default_factory=list)   # EXPOSE: "80/tcp"; what -P publishes
+    healthcheck: dict | None = None                          # HEALTHCHECK: Docker's Healthcheck (ns durations)
 
     @classmethod
     def from_oci(cls, c: dict | None, what: str = "image") -> "ImageConfig":
@@ -48,7 +49,8 @@ class ImageConfig:
                    entrypoint=list(c.get("Entrypoint") or []), working_dir=c.get("WorkingDir") or "",
                    user=c.get("User") or "", labels=dict(c.get("Labels") or {}),
                    stop_signal=c.get("StopSignal") or "", volumes=sorted((c.get("Volumes") or {}).keys()),
-                   exposed_ports=sorted((c.get("ExposedPorts") or {}).keys()))
+                   exposed_ports=sorted((c.get("ExposedPorts") or {}).keys()),
+                   healthcheck=c.get("Healthcheck") or None)
 
 
 @dataclass

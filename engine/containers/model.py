@@ -57,6 +57,14 @@ class RunOptions:
     interactive: bool = False
     log_opts: dict[str, str] = field(default_factory=dict)  # max-size, max-file
     pull: str = "missing"
+    # health checks (engine.containers.health): over the image's HEALTHCHECK, as Docker's flags
+    health_cmd: str | None = None            # --health-cmd: run by /bin/sh -c in the container
+    health_interval: str = ""                # Go durations: "30s", "1m30s"
+    health_timeout: str = ""
+    health_start_period: str = ""
+    health_start_interval: str = ""
+    health_retries: int | None = None
+    no_healthcheck: bool = False
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -112,8 +120,12 @@ class StatsSample:
     pids: int
     block_read: int
     block_write: int
-    net_rx: int = 0   # bytes, every interface of the container's network namespace but lo
+    net_rx: int = 0                                         # bytes, every interface but lo
     net_tx: int = 0
+    networks: dict[str, dict] = field(default_factory=dict)  # interface → rx_bytes, rx_packets… (Docker's)
+    read: str = ""                                          # when: RFC 3339, UTC
+    cpu_usage_ns: int = 0                                   # the raw counters CPU % came from
+    system_cpu_ns: int = 0
 
     def to_dict(self) -> dict:
         return asdict(self)

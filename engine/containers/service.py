@@ -46,7 +46,7 @@ from pathlib import Path
 from typing import Callable
 
 from engine import ids, pause_points
-from engine.containers import mountpoints, networking
+from engine.containers import health, mountpoints, networking
 from engine.containers import restart as policies
 from engine.containers.images import ImageSource, check_pull_policy
 from engine.containers.model import ContainerSummary, ExecOptions, RunOptions, StatsSample, TopResult
@@ -345,6 +345,7 @@ class Containers:
         if self.images is None:
             raise InvalidArgument("this engine has no image source configured")
         check_pull_policy(opts.pull)
+        health.check_options(opts)
         policy = policies.parse_policy(opts.restart)
         if opts.auto_remove and policy.name != "no":
             raise InvalidArgument("conflicting options: --restart and --rm")
@@ -433,6 +434,7 @@ class Containers:
             "Labels": {**cfg.labels, **opts.labels},
             "StopSignal": stop_signal or cfg.stop_signal or "SIGTERM",
             "StopTimeout": opts.stop_timeout,
+            "Healthcheck": health.container_check(cfg.healthcheck, opts),
             "Resources": resources,
             "MountSpecs": [m.to_dict() for m in mount_specs],
             "NewVolumes": new_volumes,
@@ -1194,7 +1196,8 @@ class Containers:
         self._rotate_logs(rec)
         from engine.containers.render import complete
 
-        return complete(to_docker(rec, self.store.path(rec["Id"]), self.volumes.dir, self._network_settings(rec)),
+        return complete(health.inspect_fields(rec, to_docker(rec, self.store.path(rec["Id"]), self.volumes.dir,
+                                                             self._network_settings(rec))),
                         runtime=self.runtime.name)
 
     def record(self, ref: str) -> dict:
@@ -1484,7 +1487,7 @@ def _since(iso: str) -> float:
 def status_text(rec: dict) -> str:
     s = rec["State"]
     if s["Status"] == "running":
-        return f"Up {human_duration(_since(s['StartedAt']))}"
+        return f"Up {human_duration(_since(s['StartedAt']))}{health.ps_suffix(rec)}"
     if s["Status"] == "paused":
         return f"Up {human_duration(_since(s['StartedAt']))} (Paused)"
     if s["Status"] == "restarting":
@@ -1530,8 +1533,10 @@ def matches(rec: dict, filters: dict[str, list[str]]) -> bool:
                     or rec["ImageId"].startswith(v) or rec["ImageId"].removeprefix("sha256:").startswith(v)
             elif key == "exited":
                 ok = ok or (rec["State"]["Status"] == "exited" and str(rec["State"]["ExitCode"]) == v)
+            elif key == "health":
+                ok = ok or health.filter_value(rec, v)
             else:
-                raise InvalidArgument(f"invalid filter {key!r}: use status, name, id, label, ancestor or exited")
+                raise InvalidArgument(f"invalid filter {key!r}: use status, name, id, label, ancestor, exited or health")
         if not ok:
             return False
     return True
