@@ -1,0 +1,82 @@
+"""Commands of ``python -m engine`` that move things in and out of containers: ``cp``, ``attach``,
+``update``, ``export``, ``diff``, ``commit``, and ``system df|prune``. Docker's names, flags and
+exit codes; each calls the engine (``engine.containers.cp``, ``attach``, ``update``, ``changes``,
+``engine.system``) and prints.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from engine.errors import EngineError, InvalidArgument
+
+
+def _service(args):
+    from engine.cli_containers import containers_service
+
+    return containers_service(args)
+
+
+# -- cp --------------------------------------------------------------------------------------
+
+
+def split_cp_arg(arg: str) -> tuple[str, str]:
+    """Docker's ``splitCpArg``: (container, path); an absolute or ``./`` path is local even with a colon."""
+    if arg.startswith("/"):
+        return "", arg
+    ctr, sep, path = arg.partition(":")
+    if not sep or ctr.startswith("."):
+        return "", arg
+    return ctr, path
+
+
+def cmd_cp(args) -> int:
+    from engine.containers import cp
+    from engine.format.units import human_size
+
+    src_ctr, src = split_cp_arg(args.source)
+    dst_ctr, dst = split_cp_arg(args.destination)
+    if src_ctr and dst_ctr:
+        raise InvalidArgument("copying between containers is not supported")
+    if not src_ctr and not dst_ctr:
+        raise InvalidArgument("must specify at least one container source")
+    if (src_ctr and not src) or (dst_ctr and not dst):
+        raise InvalidArgument("path can not be empty")
+    svc = _service(args)
+    if src_ctr:
+        if dst == "-":
+            cp.get_archive(svc, src_ctr, src, sys.stdout.buffer)
+            sys.stdout.buffer.flush()
+            return 0
+        size = cp.copy_from(svc, src_ctr, src, dst, archive=args.archive, follow=args.follow_link)
+        target = dst
+    else:
+        if src == "-":
+            st = cp.stat_path(svc, dst_ctr, dst)
+            if not st.is_dir:
+                raise InvalidArgument(f'destination "{dst_ctr}:{dst}" must be a directory')
+            cp.put_archive(svc, dst_ctr, dst, sys.stdin.buffer, copy_uid_gid=args.archive)
+            return 0
+        size = cp.copy_to(svc, dst_ctr, src, dst, archive=args.archive, follow=args.follow_link)
+        target = f"{dst_ctr}:{dst}"
+    # Docker prints this only on a terminal (its progress output, which -q silences)
+    if not args.quiet and sys.stderr.isatty():
+        print(f"Successfully copied {human_size(size)} to {target}", file=sys.stderr)
+    return 0
+
+
+# -- wiring -------------------------------------------------------------------------------------
+
+
+def register(sub) -> None:
+    from engine.cli_containers import guarded
+
+    p = sub.add_parser("cp", help="copy files between a container and this host (tar archives)")
+    p.add_argument("-a", "--archive", action="store_true", help="keep uid/gid of the source")
+    p.add_argument("-L", "--follow-link", action="store_true", help="follow a symbolic link at the source")
+    p.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
+    p.add_argument("source", help="CONTAINER:SRC_PATH, a local path, or - (a tar on stdin)")
+    p.add_argument("destination", help="CONTAINER:DEST_PATH, a local path, or - (a tar on stdout)")
+    p.set_defaults(func=guarded(cmd_cp))
