@@ -584,6 +584,9 @@ def copy_from(svc, ref: str, src: str, dest: str, *, archive: bool = False, foll
     info = CopyInfo(path=src, exists=True, is_dir=src_stat.is_dir, rebase_name=rebase_name)
     dst = local_destination(dest)
     dst_dir, old, new = prepare_copy(info, dst)
+    if rebase_name:  # the CLI renames the target's entries to the link's name first, then as the destination asks
+        src_base = split_dir_entry(src)[1]
+        old, new = src_base, (new if old is not None else rebase_name)
     r, w = os.pipe()
     producer = threading.Thread(target=produce, daemon=True)
     producer.start()

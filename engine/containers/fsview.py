@@ -121,10 +121,14 @@ def _build_view(svc, rec: dict, rootfs: Path) -> list[ViewMount]:
                 if stat.S_ISDIR(st.st_mode) != is_dir or stat.S_ISLNK(st.st_mode):
                     continue  # a file where a directory goes, or a link: not mounted, as the runtime would refuse
                 _mount(source, proc_path(fd), None, MS_BIND | MS_REC)
-                if read_only:
-                    _mount(None, proc_path(fd), None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_REC)
             finally:
                 os.close(fd)
+            if read_only:  # on the new mount itself: the old descriptor still names what lies beneath
+                fd = root.path_fd(resolved, follow=False)
+                try:
+                    _mount(None, proc_path(fd), None, MS_BIND | MS_REMOUNT | MS_RDONLY)
+                finally:
+                    os.close(fd)
             mounts.append(ViewMount(resolved, kind, read_only, name))
     return mounts
 
