@@ -67,6 +67,28 @@ def cmd_cp(args) -> int:
     return 0
 
 
+# -- update --------------------------------------------------------------------------------------
+
+
+def cmd_update(args) -> int:
+    from engine.containers.update import UpdateOptions, update
+
+    opts = UpdateOptions(memory=args.memory, memory_swap=args.memory_swap, cpus=args.cpus,
+                         cpu_shares=args.cpu_shares, cpu_quota=args.cpu_quota, cpu_period=args.cpu_period,
+                         pids_limit=args.pids_limit, restart=args.restart)
+    svc = _service(args)
+    failed = 0
+    for ref in args.containers:
+        try:
+            update(svc, ref, opts)
+            print(ref)
+        except EngineError as exc:
+            print(f"Error response from daemon: {exc}" if len(args.containers) > 1 else f"Error: {exc}",
+                  file=sys.stderr)
+            failed = 1
+    return failed
+
+
 # -- wiring -------------------------------------------------------------------------------------
 
 
@@ -80,3 +102,15 @@ def register(sub) -> None:
     p.add_argument("source", help="CONTAINER:SRC_PATH, a local path, or - (a tar on stdin)")
     p.add_argument("destination", help="CONTAINER:DEST_PATH, a local path, or - (a tar on stdout)")
     p.set_defaults(func=guarded(cmd_cp))
+
+    p = sub.add_parser("update", help="change the limits and restart policy of containers")
+    p.add_argument("-m", "--memory", default="")
+    p.add_argument("--memory-swap", default="")
+    p.add_argument("--cpus", default="")
+    p.add_argument("-c", "--cpu-shares", type=int, default=None)
+    p.add_argument("--cpu-quota", type=int, default=None)
+    p.add_argument("--cpu-period", type=int, default=None)
+    p.add_argument("--pids-limit", type=int, default=None)
+    p.add_argument("--restart", default="")
+    p.add_argument("containers", nargs="+")
+    p.set_defaults(func=guarded(cmd_update))
