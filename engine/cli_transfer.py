@@ -89,6 +89,65 @@ def cmd_update(args) -> int:
     return failed
 
 
+# -- export, diff, commit ---------------------------------------------------------------------
+
+
+def cmd_export(args) -> int:
+    from engine.containers.export import export
+
+    svc = _service(args)
+    if args.output:
+        from engine.containers.cp import check_output_path
+
+        check_output_path(os.path.abspath(args.output))
+        tmp = f"{args.output}.berth-{os.getpid()}.tmp"
+        try:
+            with open(tmp, "wb") as out:
+                export(svc, args.container, out)
+            os.replace(tmp, args.output)
+        except BaseException:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+            raise
+        return 0
+    if sys.stdout.isatty():
+        raise InvalidArgument("cowardly refusing to save to a terminal. Use the -o flag or redirect")
+    export(svc, args.container, sys.stdout.buffer)
+    sys.stdout.buffer.flush()
+    return 0
+
+
+def cmd_diff(args) -> int:
+    from engine.containers.changes import changes
+
+    for change in changes(_service(args), args.container):
+        print(f"{change.kind} {change.path}")
+    return 0
+
+
+def cmd_commit(args) -> int:
+    from engine.containers.commit import CommitOptions, commit
+    from engine.images.service import ImageService
+
+    svc = _service(args)
+    opts = CommitOptions(reference=args.repository or "", message=args.message, author=args.author,
+                         changes=args.change, pause=args.pause)
+    image_id = commit(svc, ImageService(svc.root), args.container, opts)
+    print(image_id)
+    return 0
+
+
+def _bool(text: str) -> bool:
+    value = text.strip().lower()
+    if value in ("1", "t", "true", "yes", ""):
+        return True
+    if value in ("0", "f", "false", "no"):
+        return False
+    raise InvalidArgument(f'invalid argument "{text}" for "-p, --pause" flag: parse error')
+
+
 # -- wiring -------------------------------------------------------------------------------------
 
 
@@ -114,3 +173,22 @@ def register(sub) -> None:
     p.add_argument("--restart", default="")
     p.add_argument("containers", nargs="+")
     p.set_defaults(func=guarded(cmd_update))
+
+    p = sub.add_parser("export", help="write a container's file system as a tar archive")
+    p.add_argument("-o", "--output", default="", help="write to a file, not to stdout")
+    p.add_argument("container")
+    p.set_defaults(func=guarded(cmd_export))
+
+    p = sub.add_parser("diff", help="list the changes to a container's file system (A, C, D)")
+    p.add_argument("container")
+    p.set_defaults(func=guarded(cmd_diff))
+
+    p = sub.add_parser("commit", help="make an image from a container's changes")
+    p.add_argument("-m", "--message", default="")
+    p.add_argument("-a", "--author", default="")
+    p.add_argument("-c", "--change", action="append", default=[], help="a Dockerfile instruction to apply")
+    p.add_argument("-p", "--pause", type=_bool, nargs="?", const=True, default=True,
+                   help="pause the container while committing (default true)")
+    p.add_argument("container")
+    p.add_argument("repository", nargs="?", default="")
+    p.set_defaults(func=guarded(cmd_commit))

@@ -190,10 +190,11 @@ class _Exact(io.RawIOBase):
 
 
 def write_tree(root: Root, resolved: str, st: os.stat_result, top_name: str, tar: tarfile.TarFile,
-               *, uid: int | None = None, gid: int | None = None) -> None:
+               *, uid: int | None = None, gid: int | None = None, skip_top: bool = False) -> None:
     """Archive the entry ``resolved`` (lstat ``st``) and, for a directory, all below it, as ``top_name``.
     Every entry is opened by its parent's descriptor with no link followed; a link is archived as one.
-    ``uid``/``gid``: the owner to write instead of each entry's own."""
+    ``uid``/``gid``: the owner to write instead of each entry's own. ``skip_top`` (the root only, with
+    ``top_name`` ""): the entries below the root, named ``bin``, ``bin/sh``…, as ``export`` writes them."""
     links: dict[tuple[int, int], str] = {}
 
     def add(dirfd: int, name: str, arcname: str, est: os.stat_result) -> None:
@@ -237,7 +238,8 @@ def write_tree(root: Root, resolved: str, st: os.stat_result, top_name: str, tar
 
     parent_path, base = posixpath.split(resolved.rstrip("/") or "/")
     if not base:  # the root itself
-        _add_dir_entry(tar, top_name, st, uid, gid)
+        if not skip_top:
+            _add_dir_entry(tar, top_name, st, uid, gid)
         _walk(os.open(proc_path(root.fd), os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC), top_name, add)
         return
     pfd = root.path_fd(parent_path or "/")
@@ -274,7 +276,7 @@ def _walk(top: int, top_name: str, add) -> None:
                 est = os.stat(name, dir_fd=dfd, follow_symlinks=False)
             except FileNotFoundError:
                 continue  # gone since it was listed
-            arc = f"{prefix}/{name}" if prefix != "/" else f"/{name}"
+            arc = name if prefix == "" else f"/{name}" if prefix == "/" else f"{prefix}/{name}"
             add(dfd, name, arc, est)
             if stat.S_ISDIR(est.st_mode):
                 try:

@@ -85,7 +85,7 @@ def _mount_points(svc, rec: dict) -> list[tuple[str, str, str, bool, str]]:
     return sorted(out, key=lambda t: t[0].rstrip("/").count("/"))
 
 
-def _build_view(svc, rec: dict, rootfs: Path) -> list[ViewMount]:
+def _build_view(svc, rec: dict, rootfs: Path, with_mounts: bool = True) -> list[ViewMount]:
     """In the child's own mount namespace: the overlay (if needed) and every mount, on resolved destinations."""
     from engine.containers import mountpoints
     from engine.runtime import rootfs as overlay
@@ -100,7 +100,7 @@ def _build_view(svc, rec: dict, rootfs: Path) -> list[ViewMount]:
     what = f"container {rec['Name']}"
     mounts = []
     with Root(rootfs, what=what) as root:
-        for dest, source, kind, read_only, name in _mount_points(svc, rec):
+        for dest, source, kind, read_only, name in (_mount_points(svc, rec) if with_mounts else []):
             resolved = root.resolve(dest)
             if any(mountpoints.under(resolved, p) for p in mountpoints.FORBIDDEN):
                 continue
@@ -134,20 +134,21 @@ def _build_view(svc, rec: dict, rootfs: Path) -> list[ViewMount]:
 
 
 def run_in_view(svc, rec: dict, work: Callable, *, stream_in: BinaryIO | None = None,
-                stream_out: BinaryIO | None = None):
+                stream_out: BinaryIO | None = None, with_mounts: bool = True):
     """Run ``work(root, mounts, fin, fout)`` in a child that sees the container's view; return its result.
 
     ``stream_in``: bytes the parent copies into ``fin`` (a tar to extract); ``stream_out``: where the
-    parent copies what the child writes to ``fout`` (a tar made). Errors of ``work`` are raised here."""
+    parent copies what the child writes to ``fout`` (a tar made). ``with_mounts=False``: the root file
+    system alone (``export``). Errors of ``work`` are raised here."""
     running = rec["State"]["Status"] in ("running", "paused")
     if running:
-        return _fork(svc, rec, work, stream_in, stream_out)
+        return _fork(svc, rec, work, stream_in, stream_out, with_mounts)
     with svc._locked(rec["Id"]):
         fresh = svc.store.load(rec["Id"])
-        return _fork(svc, fresh, work, stream_in, stream_out)
+        return _fork(svc, fresh, work, stream_in, stream_out, with_mounts)
 
 
-def _fork(svc, rec: dict, work: Callable, stream_in, stream_out):
+def _fork(svc, rec: dict, work: Callable, stream_in, stream_out, with_mounts: bool):
     status_r, status_w = os.pipe()
     in_r, in_w = os.pipe() if stream_in is not None else (-1, -1)
     out_r, out_w = os.pipe() if stream_out is not None else (-1, -1)
@@ -159,7 +160,7 @@ def _fork(svc, rec: dict, work: Callable, stream_in, stream_out):
         try:
             _close_all_but({status_w, in_r, out_w})
             rootfs = svc.store.path(rec["Id"]) / "rootfs"
-            mounts = _build_view(svc, rec, rootfs)
+            mounts = _build_view(svc, rec, rootfs, with_mounts)
             fin = os.fdopen(in_r, "rb") if in_r >= 0 else None
             fout = os.fdopen(out_w, "wb") if out_w >= 0 else None
             with Root(rootfs, what=f"container {rec['Name']}") as root:
