@@ -67,6 +67,67 @@ def cmd_cp(args) -> int:
     return 0
 
 
+# -- attach --------------------------------------------------------------------------------------
+
+
+def attach_terminal(svc, session, *, stdin_fd: int | None, sig_proxy: bool, detach_keys: bytes | None) -> int | None:
+    """Relay ``session`` to this process's terminal or pipes: the terminal raw while a tty container is
+    attached, its size passed on (and on SIGWINCH); signals passed on with ``sig_proxy`` when there is no tty."""
+    import signal
+
+    from engine.containers.attach import relay
+    from engine.runtime.terminal import window_size
+
+    out_fd, err_fd = sys.stdout.fileno(), sys.stderr.fileno()
+    saved = None
+    if session.tty and os.isatty(out_fd):
+        size = window_size(out_fd)
+        if size:
+            session.resize(*size)
+        try:
+            signal.signal(signal.SIGWINCH, lambda *_: (window_size(out_fd) and session.resize(*window_size(out_fd))))
+        except ValueError:
+            pass
+    if session.tty and stdin_fd is not None and os.isatty(stdin_fd):
+        import termios
+        import tty as ttymod
+
+        saved = termios.tcgetattr(stdin_fd)
+        ttymod.setraw(stdin_fd)
+    if sig_proxy and not session.tty:
+        def forward(signum, _frame):
+            try:
+                svc.kill(session.container_id, signum)
+            except EngineError:
+                pass
+
+        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2):
+            try:
+                signal.signal(signum, forward)
+            except ValueError:
+                pass
+    try:
+        return relay(svc, session, stdin_fd=stdin_fd, stdout_fd=out_fd, stderr_fd=err_fd, detach_keys=detach_keys)
+    finally:
+        if saved is not None:
+            import termios
+
+            termios.tcsetattr(stdin_fd, termios.TCSADRAIN, saved)
+
+
+def cmd_attach(args) -> int:
+    from engine import events
+    from engine.containers.attach import AttachSession, parse_detach_keys
+
+    keys = parse_detach_keys(args.detach_keys)
+    svc = _service(args)
+    session = AttachSession.open(svc, args.container, stdin=not args.no_stdin)
+    events.container(svc.root, svc.record(session.container_id), "attach")
+    code = attach_terminal(svc, session, stdin_fd=sys.stdin.fileno() if session.stdin_open else None,
+                           sig_proxy=args.sig_proxy, detach_keys=keys if session.stdin_open else None)
+    return 0 if code is None else code
+
+
 # -- update --------------------------------------------------------------------------------------
 
 
@@ -145,7 +206,7 @@ def _bool(text: str) -> bool:
         return True
     if value in ("0", "f", "false", "no"):
         return False
-    raise InvalidArgument(f'invalid argument "{text}" for "-p, --pause" flag: parse error')
+    raise InvalidArgument(f'invalid argument "{text}": want true or false')
 
 
 # -- wiring -------------------------------------------------------------------------------------
@@ -161,6 +222,14 @@ def register(sub) -> None:
     p.add_argument("source", help="CONTAINER:SRC_PATH, a local path, or - (a tar on stdin)")
     p.add_argument("destination", help="CONTAINER:DEST_PATH, a local path, or - (a tar on stdout)")
     p.set_defaults(func=guarded(cmd_cp))
+
+    p = sub.add_parser("attach", help="attach this terminal to a running container's input and output")
+    p.add_argument("--no-stdin", action="store_true", help="do not attach stdin")
+    p.add_argument("--sig-proxy", type=_bool, nargs="?", const=True, default=True,
+                   help="pass received signals on to the container (default true; not with a tty)")
+    p.add_argument("--detach-keys", default=None, help="the keys that detach (default ctrl-p,ctrl-q)")
+    p.add_argument("container")
+    p.set_defaults(func=guarded(cmd_attach))
 
     p = sub.add_parser("update", help="change the limits and restart policy of containers")
     p.add_argument("-m", "--memory", default="")
