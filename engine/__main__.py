@@ -378,7 +378,7 @@ COMMAND_MODULES = {
     "engine.cli_network": {"network", "port"},
     "engine.cli_build": {"build", "builder"},
     "engine.cli_events": {"events"},
-    "engine.cli_transfer": {"cp", "update", "export", "diff", "commit", "attach"},
+    "engine.cli_transfer": {"cp", "update", "export", "diff", "commit", "attach", "system"},
 }
 
 

@@ -209,6 +209,106 @@ def _bool(text: str) -> bool:
     raise InvalidArgument(f'invalid argument "{text}": want true or false')
 
 
+# -- system df, system prune -------------------------------------------------------------------
+
+DF_HEADERS = {"Type": "TYPE", "TotalCount": "TOTAL", "Active": "ACTIVE", "Size": "SIZE", "Reclaimable": "RECLAIMABLE"}
+DF_TABLE = "table {{.Type}}\t{{.TotalCount}}\t{{.Active}}\t{{.Size}}\t{{.Reclaimable}}"
+
+
+def cmd_system_df(args) -> int:
+    from engine.format.output import Rows
+    from engine.format.units import human_duration, human_size
+    from engine.images.service import ImageService
+    from engine.system import disk_usage
+
+    rows = Rows(args.format or DF_TABLE, DF_HEADERS)   # a bad --format fails before the work
+    svc = _service(args)
+    du = disk_usage(svc, ImageService(svc.root))
+    if not args.verbose or args.format:
+        sys.stdout.write(rows.render(du.rows()))
+        return 0
+    from engine.format.tabwriter import TabWriter
+
+    def table(header: list[str], lines: list[list[str]]) -> str:
+        w = TabWriter(minwidth=10, tabwidth=1, padding=3)
+        w.write("\t".join(header) + "\n" + "".join("\t".join(line) + "\n" for line in lines))
+        return w.flush()
+
+    def ago(iso: str) -> str:
+        from engine.containers.service import _since
+
+        return human_duration(_since(iso)) + " ago"
+
+    out = ["Images space usage:\n\n"]
+    img_lines = []
+    for i in du.images:
+        tags = i.repo_tags or ["<none>:<none>"]
+        for t in tags:
+            repo, _, tag = t.rpartition(":")
+            img_lines.append([repo, tag, i.id.split(":")[-1][:12], ago(i.created), human_size(i.size, 4),
+                              human_size(i.shared_size, 4), human_size(i.size - i.shared_size, 4), str(i.containers)])
+    out.append(table(["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE", "SHARED SIZE", "UNIQUE SIZE", "CONTAINERS"],
+                     img_lines))
+    out.append("\nContainers space usage:\n\n")
+    out.append(table(["CONTAINER ID", "IMAGE", "COMMAND", "LOCAL VOLUMES", "SIZE", "CREATED", "STATUS", "NAMES"],
+                     [[c.id[:12], c.image, '"' + (c.command[:17] + "…" if len(c.command) > 20 else c.command) + '"',
+                       str(c.local_volumes), human_size(c.size, 4), ago(c.created), c.status, c.name]
+                      for c in du.containers]))
+    out.append("\nLocal Volumes space usage:\n\n")
+    out.append(table(["VOLUME NAME", "LINKS", "SIZE"], [[v.name, str(v.links), human_size(v.size, 4)]
+                                                       for v in du.volumes]))
+    out.append(f"\nBuild cache usage: {human_size(du.build_cache_size, 4)}\n\n")
+    out.append(table(["CACHE ID", "CACHE TYPE", "SIZE", "CREATED", "LAST USED", "USAGE", "SHARED"], []))
+    sys.stdout.write("".join(out))
+    return 0
+
+
+def prune_warning(all: bool, volumes: bool) -> str:
+    lines = ["WARNING! This will remove:", "  - all stopped containers",
+             "  - all networks not used by at least one container"]
+    if volumes:
+        lines.append("  - all anonymous volumes not used by at least one container")
+    lines.append("  - all images without at least one container associated to them" if all
+                 else "  - all dangling images")
+    lines.append("  - all build cache" if all else "  - unused build cache")
+    return "\n".join(lines) + "\n"
+
+
+def cmd_system_prune(args) -> int:
+    from engine.format.units import human_size
+    from engine.images.service import ImageService
+    from engine.system import prune
+
+    if not args.force:
+        sys.stdout.write(prune_warning(args.all, args.volumes) + "\nAre you sure you want to continue? [y/N] ")
+        sys.stdout.flush()
+        answer = sys.stdin.readline().strip().lower()
+        if answer not in ("y", "yes"):
+            print()
+            return 0
+    svc = _service(args)
+    report = prune(svc, ImageService(svc.root), all=args.all, volumes=args.volumes)
+    for title, items in (("Deleted Containers:", report.containers), ("Deleted Networks:", report.networks),
+                         ("Deleted Volumes:", report.volumes)):
+        if items:
+            print(title)
+            for item in items:
+                print(item)
+            print()
+    if report.untagged or report.images:
+        print("Deleted Images:")
+        for item in report.untagged:
+            print(f"untagged: {item}")
+        for item in report.images:
+            print(f"deleted: {item}")
+        print()
+    if report.build_cache:
+        print(f"Deleted build cache objects: {report.build_cache}")
+        print()
+    print(f"Total reclaimed space: {human_size(report.reclaimed, 4)}")
+    return 0
+
+
 # -- wiring -------------------------------------------------------------------------------------
 
 
@@ -222,6 +322,18 @@ def register(sub) -> None:
     p.add_argument("source", help="CONTAINER:SRC_PATH, a local path, or - (a tar on stdin)")
     p.add_argument("destination", help="CONTAINER:DEST_PATH, a local path, or - (a tar on stdout)")
     p.set_defaults(func=guarded(cmd_cp))
+
+    system = sub.add_parser("system", help="manage the engine's root")
+    ssub = system.add_subparsers(dest="system_command", required=True)
+    p = ssub.add_parser("df", help="show disk usage")
+    p.add_argument("-v", "--verbose", action="store_true")
+    p.add_argument("--format", default="", help="table (the default), json, or a Go template")
+    p.set_defaults(func=guarded(cmd_system_df))
+    p = ssub.add_parser("prune", help="remove what nothing uses")
+    p.add_argument("-a", "--all", action="store_true", help="every image without a container, not only dangling")
+    p.add_argument("--volumes", action="store_true", help="anonymous volumes too")
+    p.add_argument("-f", "--force", action="store_true", help="do not ask")
+    p.set_defaults(func=guarded(cmd_system_prune))
 
     p = sub.add_parser("attach", help="attach this terminal to a running container's input and output")
     p.add_argument("--no-stdin", action="store_true", help="do not attach stdin")
