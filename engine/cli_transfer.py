@@ -125,7 +125,10 @@ def cmd_attach(args) -> int:
     events.container(svc.root, svc.record(session.container_id), "attach")
     code = attach_terminal(svc, session, stdin_fd=sys.stdin.fileno() if session.stdin_open else None,
                            sig_proxy=args.sig_proxy, detach_keys=keys if session.stdin_open else None)
-    return 0 if code is None else code
+    if code is None:  # the detach keys: the container runs on
+        events.container(svc.root, svc.record(session.container_id), "detach")
+        return 0
+    return code
 
 
 # -- update --------------------------------------------------------------------------------------
