@@ -308,8 +308,8 @@ class CopyExtractor(Extractor):
     noun = "archive"
 
     def __init__(self, root: Root, what: str, dest: str, *, uid: int | None, gid: int | None,
-                 no_overwrite_dir_non_dir: bool = True):
-        super().__init__(root, what, max_entries=MAX_ENTRIES, max_bytes=MAX_BYTES)
+                 no_overwrite_dir_non_dir: bool = True, devices: bool = True):
+        super().__init__(root, what, max_entries=MAX_ENTRIES, max_bytes=MAX_BYTES, devices=devices)
         self.dest = dest.rstrip("/") or "/"
         self.uid, self.gid = uid, gid
         self.no_overwrite = no_overwrite_dir_non_dir
@@ -596,7 +596,8 @@ def copy_from(svc, ref: str, src: str, dest: str, *, archive: bool = False, foll
     try:
         tar = open_tar(counted, f"archive of {src} in container {rec['Name']}")
         with Root(dst_dir, what=f"destination {dst_dir}") as root:
-            ex = CopyExtractor(root, f"copy from container {rec['Name']}", "/", uid=None, gid=None)
+            # no device node from a container ever lands on this host (a hostile one could offer the disk's)
+            ex = CopyExtractor(root, f"copy from container {rec['Name']}", "/", uid=None, gid=None, devices=False)
             ex.is_root = ex.is_root and archive  # without -a the files are the caller's (NoLchown)
             try:
                 ex.extract(_Rebased(tar, old, new))

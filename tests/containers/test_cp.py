@@ -315,3 +315,21 @@ def test_cli_cp_with_tar_streams_and_its_errors(cli, containers, box, engine_roo
     assert missing.returncode == 1 and f"Could not find the file /nope in container {name}".encode() in missing.stderr
     evs = list(Journal(engine_root).read(filters=EventFilter.parse([f"container={name}"])))
     assert {"archive-path", "extract-to-dir"} <= {ev.action for ev in evs}
+
+
+def test_a_device_node_in_the_container_is_never_made_on_this_host(containers, box, tmp_path):
+    name = box()
+    cp.put_archive(containers, name, "/tmp", io.BytesIO(_device_tar()))
+    assert cp.stat_path(containers, name, "/tmp/disk").mode & cp.GO_DEVICE
+    with pytest.raises(UnsafeContent, match="device node"):
+        cp.copy_from(containers, name, "/tmp/disk", str(tmp_path / "disk"))
+    assert not os.path.lexists(tmp_path / "disk")
+
+
+def _device_tar() -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        ti = tarfile.TarInfo("disk")
+        ti.type, ti.devmajor, ti.devminor, ti.mode = tarfile.BLKTYPE, 7, 0, 0o666   # a loop device's numbers
+        tar.addfile(ti)
+    return buf.getvalue()
