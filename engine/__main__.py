@@ -393,6 +393,7 @@ COMMAND_MODULES = {
     "engine.cli_build": {"build", "builder"},
     "engine.cli_events": {"events"},
     "engine.cli_health": {"healthcheck"},
+    "engine.cli_transfer": {"cp", "update", "export", "diff", "commit", "attach", "system"},
 }
 
 

@@ -221,83 +221,15 @@ def run_options(args: argparse.Namespace):
 
 
 def relay_attached(svc, cid: str, sock: socket.socket, interactive: bool, tty: bool) -> int:
-    """Copy the container's output (and our stdin with ``-i``) until it exits; return its exit code."""
-    from engine.runtime.monitor import resize
-    from engine.runtime.terminal import window_size
+    """Copy the container's output (and our stdin with ``-i``) until it exits; return its exit code.
+    The relay itself is the engine's (``engine.containers.attach``), shared with ``attach``."""
+    from engine.cli_transfer import attach_terminal
+    from engine.containers.attach import AttachSession
 
-    out_fd, err_fd = sys.stdout.fileno(), sys.stderr.fileno()
-    bundle = svc.store.path(cid) / "bundle"
-    saved = None
-    stdin_fd = sys.stdin.fileno() if interactive else None
-    if tty and os.isatty(out_fd):
-        size = window_size(out_fd)
-        if size:
-            resize(bundle, *size)
-        try:
-            signal.signal(signal.SIGWINCH, lambda *_: (window_size(out_fd) and resize(bundle, *window_size(out_fd))))
-        except ValueError:
-            pass
-    if tty and stdin_fd is not None and os.isatty(stdin_fd):
-        import termios
-        import tty as ttymod
-
-        saved = termios.tcgetattr(stdin_fd)
-        ttymod.setraw(stdin_fd)
-    if not tty:
-        # --sig-proxy: pass Ctrl-C and friends on to the container.
-        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT):
-            signal.signal(signum, lambda s, _f: _forward(svc, cid, s))
-    exits = svc.exit_watch()
-    watch = [sock] + ([stdin_fd] if stdin_fd is not None else []) + ([exits] if exits.fileno() >= 0 else [])
-    pause = 0.001
-    try:
-        while True:
-            try:
-                ready, _, _ = select.select(watch, [], [], pause)
-            except InterruptedError:
-                continue
-            if sock in ready:
-                try:
-                    packet = sock.recv(65536)
-                except OSError:
-                    packet = b""
-                if not packet:
-                    watch.remove(sock)
-                    if stdin_fd is None or stdin_fd not in watch:
-                        break
-                else:
-                    os.write(err_fd if packet[0] == STDERR_PIPE else out_fd, packet[1:])
-                pause = 0.001
-            if stdin_fd is not None and stdin_fd in ready:
-                data = os.read(stdin_fd, 8192)
-                if data:
-                    sock.sendall(data)
-                else:
-                    watch.remove(stdin_fd)
-                    sock.shutdown(socket.SHUT_WR)
-            if exits in ready:
-                exits.drain()
-            if not ready or exits in ready:
-                if svc.exit_code_file(cid) is not None:
-                    break
-                pause = min(pause * 2, 0.05 if exits.fileno() >= 0 else 0.003)
-        # drain what conmon already sent
-        sock.setblocking(False)
-        while True:
-            try:
-                packet = sock.recv(65536)
-            except (BlockingIOError, OSError):
-                break
-            if not packet:
-                break
-            os.write(err_fd if packet[0] == STDERR_PIPE else out_fd, packet[1:])
-    finally:
-        sock.close()
-        if saved is not None:
-            import termios
-
-            termios.tcsetattr(stdin_fd, termios.TCSADRAIN, saved)
-    return svc.wait(cid)
+    session = AttachSession.of_socket(svc, cid, sock, tty=tty, stdin=interactive)
+    code = attach_terminal(svc, session, stdin_fd=sys.stdin.fileno() if interactive else None, sig_proxy=True,
+                           detach_keys=None)
+    return svc.wait(cid) if code is None else code
 
 
 def _forward(svc, cid: str, signum: int) -> None:

@@ -700,6 +700,7 @@ class Containers:
                 container_id=cid, name=rec["Name"], bundle=cdir / "bundle", log_path=log_path,
                 exit_dir=self.exit_dir, socket_dir=self.socket_dir, pid_file=cdir / "pidfile",
                 conmon_pid_file=cdir / "conmon.pid", terminal=opts["tty"], stdin=opts["interactive"],
+                leave_stdin_open=before_start is None,  # started detached: attach may come and go (Docker's StdinOnce)
                 # conmon's own limit holds all max-file files in one: see engine/logs/files.py
                 log_size_max=rec["HostConfig"]["LogMaxSize"] * max(1, rec["HostConfig"]["LogMaxFile"]),
                 exit_command=[*self.hook_command(), cid],

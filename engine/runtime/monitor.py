@@ -52,6 +52,7 @@ class MonitorRequest:
     conmon_pid_file: Path
     terminal: bool = False
     stdin: bool = False
+    leave_stdin_open: bool = False     # stdin stays open when an attached client goes (run -d -i, then attach)
     log_size_max: int = 0
     exit_command: list[str] = field(default_factory=list)
     env: dict[str, str] = field(default_factory=dict)
@@ -85,6 +86,8 @@ class Conmon:
             cmd.append("-t")
         if r.stdin:
             cmd.append("-i")
+            if r.leave_stdin_open:
+                cmd.append("--leave-stdin-open")
         if r.log_size_max > 0:
             cmd += ["--log-size-max", str(r.log_size_max)]
         if r.exit_command:
