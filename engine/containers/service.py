@@ -1090,15 +1090,19 @@ class Containers:
         return self.store.path(self._find(ref)) / "ctr.log"
 
     def logs(self, ref: str, *, follow: bool = False, tail: int | None = None, since: float | None = None,
-             until: float | None = None, stdout: bool = True, stderr: bool = True):
-        """Log records (``engine.logs.files.LogRecord``); with ``follow`` an iterator that ends when the container stops."""
+             until: float | None = None, stdout: bool = True, stderr: bool = True, lazy: bool = False,
+             join: int = logfiles.JOIN):
+        """Log records (``engine.logs.files.LogRecord``): a list, or with ``lazy`` an iterator that reads
+        as it goes; with ``follow`` an iterator that ends when the container stops. A line longer
+        than ``join`` bytes comes in ``partial`` records."""
         cid = self._find(ref)
         rec = self.store.load(cid)
         path = self.store.path(cid) / "ctr.log"
         self._rotate_logs(rec)
         streams = tuple(s for s, on in (("stdout", stdout), ("stderr", stderr)) if on)
         if not follow:
-            return logfiles.read(path, tail=tail, since=since, until=until, streams=streams)
+            found = logfiles.records(path, tail=tail, since=since, until=until, streams=streams, join=join)
+            return found if lazy else list(found)
 
         def running() -> bool:
             try:
@@ -1110,7 +1114,7 @@ class Containers:
             self._rotate_logs(r)
             return r["State"]["Status"] in RUNNING and self.exit_code_file(cid) is None
 
-        return logfiles.follow(path, running, tail=tail, since=since, streams=streams)
+        return logfiles.follow(path, running, tail=tail, since=since, streams=streams, join=join)
 
     def top(self, ref: str) -> TopResult:
         cid = self._find(ref)

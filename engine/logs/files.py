@@ -59,11 +59,21 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 
+# A file line longer than this is not one of conmon's records (their content is at most its
+# 8 KiB buffer): it is read in pieces of this size, never whole, and is not a record.
+MAX_RECORD = 1 << 20
+# Parts of one line are joined up to this many bytes; a longer line comes as several records,
+# each but the last with ``partial`` set, so no reader ever holds a whole huge line.
+JOIN = 8 << 20
+BLOCK = 64 << 10  # what reading backwards (``--tail``) reads at a time
+
+
 @dataclass
 class LogRecord:
     time: str        # RFC 3339 with nanoseconds, as written
     stream: str      # "stdout" or "stderr"
     data: bytes      # the line, with its "\n" when it was complete
+    partial: bool = False  # a piece of a line longer than the join limit: its rest follows
 
     @property
     def timestamp(self) -> float:
@@ -415,15 +425,18 @@ def files_in_order(log_path: Path) -> list[Path]:
 
 
 class _Assembler:
-    """Joins ``P`` parts up to their ``F``, one stream at a time.
+    """Joins ``P`` parts up to their ``F``, one stream at a time, up to ``limit`` bytes.
 
-    ``feed`` takes one file line and returns a whole record or None; ``leftovers``
-    gives the parts left at the end (output that did not end in a newline, such as
-    ``printf abc`` or binary data) as they are, without a newline.
+    ``feed`` takes one file line and returns the records it completes (none, or one; a
+    line that grew past ``limit`` comes out as a ``partial`` record of what was joined so
+    far); ``leftovers`` gives the parts left at the end (output that did not end in a
+    newline, such as ``printf abc`` or binary data) as they are, without a newline.
     """
 
-    def __init__(self):
+    def __init__(self, limit: int = JOIN):
+        self.limit = max(1, limit)
         self.partial: dict[str, list[bytes]] = {}
+        self.size: dict[str, int] = {}
         self.first: dict[str, str] = {}
 
     def feed(self, line: bytes) -> LogRecord | None:
@@ -432,12 +445,22 @@ class _Assembler:
             return None
         when, stream, complete, content = parsed
         if not complete:
-            self.partial.setdefault(stream, []).append(content)
+            parts = self.partial.setdefault(stream, [])
+            parts.append(content)
             self.first.setdefault(stream, when)
+            self.size[stream] = self.size.get(stream, 0) + len(content)
+            if self.size[stream] >= self.limit:
+                return LogRecord(self.first.pop(stream), stream, b"".join(self.partial.pop(stream)),
+                                 partial=self._drop(stream))
             return None
-        self.first.pop(stream, None)
+        first = self.first.pop(stream, when)
+        self._drop(stream)
         data = b"".join(self.partial.pop(stream, [])) + content
-        return LogRecord(when, stream, data + b"\n")
+        return LogRecord(first, stream, data + b"\n")
+
+    def _drop(self, stream: str) -> bool:
+        self.size.pop(stream, None)
+        return True
 
     def leftovers(self) -> Iterator[LogRecord]:
         for stream in sorted(self.partial, key=lambda s: self.first.get(s, "")):
@@ -446,6 +469,7 @@ class _Assembler:
                 yield LogRecord(self.first.get(stream, ""), stream, data)
         self.partial.clear()
         self.first.clear()
+        self.size.clear()
 
 
 def _records(lines: Iterator[bytes]) -> Iterator[LogRecord]:
@@ -458,91 +482,253 @@ def _records(lines: Iterator[bytes]) -> Iterator[LogRecord]:
     yield from assembler.leftovers()
 
 
-def read(log_path: Path, *, tail: int | None = None, since: float | None = None, until: float | None = None,
-         streams: tuple[str, ...] = ("stdout", "stderr")) -> list[LogRecord]:
-    """Every line so far (and a last line without its newline), filtered as ``docker logs`` does."""
-    records = []
+def _open_all(log_path: Path) -> list:
+    """Every file of the log, oldest first, opened under the shared lock: a rotation may rename
+    or remove them right after, and what is open stays readable."""
     with _locked(log_path, exclusive=False):
-        paths = files_in_order(log_path)
-        # Open them all under the lock: a rotation may rename them right after.
         handles = []
-        for path in paths:
+        for path in files_in_order(log_path):
             try:
                 handles.append(open(path, "rb"))
             except FileNotFoundError:
                 pass
-    # One pass over every file: a line's parts may straddle a rotation.
-    lines = (line for f in handles for line in iter(f.readline, b""))
-    try:
-        recs = list(_records(lines))
-    finally:
-        for f in handles:
+    return handles
+
+
+def _lines_backwards(f, end: int) -> Iterator[tuple[int, bytes]]:
+    """``(offset, line)`` of the file's lines before ``end``, newest first, reading ``BLOCK`` bytes
+    at a time. A line longer than ``MAX_RECORD`` is skipped, never held (it is not a record)."""
+    pos, buf, skipping = end, b"", False
+    while True:
+        while True:
+            i = buf.rfind(b"\n", 0, len(buf) - 1)
+            if i < 0:
+                break
+            if not skipping:
+                yield pos + i + 1, buf[i + 1:]
+            skipping = False
+            buf = buf[:i + 1]
+        if pos == 0:
+            if buf and not skipping:
+                yield 0, buf
+            return
+        if len(buf) > MAX_RECORD:
+            buf, skipping = buf[:1] if buf.endswith(b"\n") and len(buf) == 1 else b"", True
+        size = min(BLOCK, pos)
+        pos -= size
+        f.seek(pos)
+        buf = f.read(size) + buf
+
+
+def _start(handles: list, tail: int | None, streams: tuple[str, ...]) -> tuple[int, int, bytes]:
+    """Where reading starts for ``--tail``: ``(file index, offset, the whole line just before it)``.
+
+    Reads backwards from the end and stops after the ``tail``+1-th last complete line of the
+    wanted streams: at most ``tail`` lines come after, and nothing before is read.
+    """
+    if tail is None or tail < 0 or not handles:
+        return 0, 0, b""
+    count = 0
+    for index in reversed(range(len(handles))):
+        f = handles[index]
+        for offset, line in _lines_backwards(f, os.fstat(f.fileno()).st_size):
+            if not line.endswith(b"\n"):
+                continue  # a record still being written: not a place to start after
+            parsed = parse_line(line)
+            if tail == 0 or (parsed is not None and parsed[2] and parsed[1] in streams):
+                count += 1
+                if count == tail + 1 or tail == 0:
+                    return index, offset + len(line), line
+    return 0, 0, b""
+
+
+def _keep(rec: LogRecord, streams, since, until) -> bool:
+    if rec.stream not in streams:
+        return False
+    if since is not None or until is not None:
+        t = rec.timestamp
+        if since is not None and t < since:
+            return False
+        if until is not None and t > until:
+            return False
+    return True
+
+
+class _Cursor:
+    """A reading position in a log's files: the file (open) and the offset in it, and the last
+    whole file line read, which finds the position again after a rotation regrouped the files."""
+
+    def __init__(self, handles: list, index: int, offset: int, last: bytes):
+        self.handles = handles
+        self.index = index
+        self.last, self.run = last, 1 if last else 0
+        for i, f in enumerate(handles):
+            if i < index:
+                f.close()
+        if handles:
+            handles[index].seek(offset)
+
+    @property
+    def current(self):
+        return self.handles[self.index] if self.handles else None
+
+    def close(self) -> None:
+        for f in self.handles[self.index:]:
             f.close()
-    for rec in recs:
-        if rec.stream not in streams:
-            continue
-        if since is not None or until is not None:
-            t = rec.timestamp
-            if since is not None and t < since:
-                continue
-            if until is not None and t > until:
-                continue
-        records.append(rec)
-    if tail is not None and tail >= 0:
-        records = records[-tail:] if tail else []
-    return records
+        self.handles = []
+
+    def lines(self, wait_for_whole: bool) -> Iterator[bytes]:
+        """The lines from here to the end of every file. With ``wait_for_whole``, a last line still
+        being written (no newline yet) is left for later: the position stays before it."""
+        while self.handles:
+            f = self.handles[self.index]
+            while True:
+                line = f.readline(MAX_RECORD)
+                if not line:
+                    break
+                if (wait_for_whole and not line.endswith(b"\n") and len(line) < MAX_RECORD
+                        and self.index == len(self.handles) - 1):
+                    f.seek(-len(line), os.SEEK_CUR)
+                    return
+                if line == self.last:
+                    self.run += 1
+                else:
+                    self.last, self.run = line, 1
+                yield line
+            if self.index == len(self.handles) - 1:
+                return
+            f.close()
+            self.index += 1
+
+    def relocate(self, log_path: Path) -> None:
+        """The files changed (a rotation): go on right after the last line read, in whichever file
+        holds it now. The file being read is still in the set (conmon moved to a fresh file): go on
+        with the files after it. It is not (it was regrouped): find the last line read."""
+        ino = os.fstat(self.current.fileno()).st_ino if self.handles else None
+        fresh = _open_all(log_path)
+        inodes = [os.fstat(f.fileno()).st_ino for f in fresh]
+        if ino is not None and ino in inodes:
+            i = inodes.index(ino)
+            for f in fresh[:i + 1]:
+                f.close()
+            self.handles = [self.current, *fresh[i + 1:]]  # the rest of the current file first
+            self.index = 0
+            return
+        index, offset = _find_after(fresh, self.last, self.run)
+        if self.handles:
+            self.current.close()
+        for f in fresh[:index]:
+            f.close()
+        self.handles, self.index = fresh, index
+        if fresh:
+            fresh[index].seek(offset)
+
+
+def _find_after(handles: list, last: bytes, run: int) -> tuple[int, int]:
+    """Position right after the line ``last`` (the ``run``-th of identical ones in a row), searched
+    from the newest file back; ``(0, 0)`` when it is in none (everything there is newer: lines the
+    rotation dropped before they were read are lost, nothing is repeated)."""
+    if last:
+        for index in reversed(range(len(handles))):
+            f = handles[index]
+            f.seek(0)
+            ends: list[int] = []  # ends of the last run of ``last`` in this file
+            offset, previous = 0, False
+            while True:
+                line = f.readline(MAX_RECORD)
+                if not line:
+                    break
+                offset += len(line)
+                if line == last:
+                    if not previous:
+                        ends = []
+                    ends.append(offset)
+                    previous = True
+                else:
+                    previous = False
+            if ends:
+                return index, ends[min(run, len(ends)) - 1]
+    return 0, 0
+
+
+def records(log_path: Path, *, tail: int | None = None, since: float | None = None, until: float | None = None,
+            streams: tuple[str, ...] = ("stdout", "stderr"), join: int = JOIN) -> Iterator[LogRecord]:
+    """The lines so far (and a last line without its newline), filtered as ``docker logs`` does,
+    as they are read: ``tail`` reads from the end backwards and only what it shows is read
+    forward; a line longer than ``join`` comes in ``partial`` records."""
+    handles = _open_all(log_path)
+    index, offset, last = _start(handles, tail, streams)
+    cursor = _Cursor(handles, index, offset, last)
+    assembler = _Assembler(join)
+    try:
+        # One pass over every file: a line's parts may straddle a rotation.
+        for line in cursor.lines(wait_for_whole=False):
+            rec = assembler.feed(line)
+            if rec is not None and _keep(rec, streams, since, until):
+                yield rec
+        for rec in assembler.leftovers():
+            if _keep(rec, streams, since, until):
+                yield rec
+    finally:
+        cursor.close()
+
+
+def read(log_path: Path, *, tail: int | None = None, since: float | None = None, until: float | None = None,
+         streams: tuple[str, ...] = ("stdout", "stderr"), join: int = JOIN) -> list[LogRecord]:
+    """``records`` as a list."""
+    return list(records(log_path, tail=tail, since=since, until=until, streams=streams, join=join))
 
 
 def follow(log_path: Path, running: Callable[[], bool], *, tail: int | None = None, since: float | None = None,
-           streams: tuple[str, ...] = ("stdout", "stderr"), poll: float = 0.05) -> Iterator[LogRecord]:
-    """What ``read`` gives, then new lines as they come, until the container stops and all is read.
+           streams: tuple[str, ...] = ("stdout", "stderr"), poll: float = 0.05,
+           join: int = JOIN) -> Iterator[LogRecord]:
+    """What ``records`` gives, then new lines as they come, until the container stops and all is read.
 
-    Follows conmon's rotation: when ``ctr.log`` becomes a new file, the rest of the old
-    one (still open here) is read first, then the new one from its start.
+    History and what follows are one read from one position: the files are opened once, the
+    history is read up to the end of ``ctr.log``, and following goes on from that offset in the
+    same open file, so no line written meanwhile is lost or shown twice. When the files change
+    (conmon or ``rotate`` put a fresh file at ``ctr.log``, or regrouped the old ones), the open
+    file is read to its end and reading goes on right after its last line, wherever that is now
+    (``_Cursor.relocate``). ``running`` is called at each poll (the engine's touch rotates there).
     """
-    for rec in read(log_path, tail=tail, since=since, streams=streams):
-        yield rec
-    f = None
+    handles = _open_all(log_path)
+    index, offset, last = _start(handles, tail, streams)
+    cursor = _Cursor(handles, index, offset, last)
+    assembler = _Assembler(join)
+
+    def emit(lines):
+        for line in lines:
+            rec = assembler.feed(line)
+            if rec is not None and _keep(rec, streams, since, None):
+                yield rec
+
     try:
-        try:
-            f = open(log_path, "rb")
-            f.seek(0, os.SEEK_END)
-        except FileNotFoundError:
-            f = None
-        pending = b""
-        assembler = _Assembler()
         while True:
             alive = running()
             got = False
-            if f is not None:
-                chunk = f.read()
-                if chunk:
-                    got = True
-                    pending += chunk
-                    *lines, pending = pending.split(b"\n")
-                    for line in lines:
-                        record = assembler.feed(line + b"\n")
-                        if record is not None and record.stream in streams:
-                            yield record
-            # Has conmon moved to a new file?
+            for rec in emit(cursor.lines(wait_for_whole=alive)):
+                got = True
+                yield rec
             try:
-                current = os.stat(log_path).st_ino
+                live = os.stat(log_path).st_ino
             except FileNotFoundError:
-                current = None
-            if current is not None and (f is None or os.fstat(f.fileno()).st_ino != current) and not got:
-                if f is not None:
-                    f.close()
-                f = open(log_path, "rb")
-                pending = b""
+                live = None
+            reading = os.fstat(cursor.current.fileno()).st_ino if cursor.current else None
+            at_end = not cursor.handles or cursor.index == len(cursor.handles) - 1
+            if live is not None and (live != reading or not at_end):
+                # A rotation happened: the rest of the open file, then wherever the rest is now.
+                yield from emit(cursor.lines(wait_for_whole=False))
+                cursor.relocate(log_path)
                 continue
-            if not got:
-                if not alive:
-                    # The container stopped: a last part with no newline is all it will write.
-                    for rec in assembler.leftovers():
-                        if rec.stream in streams:
-                            yield rec
-                    return
-                time.sleep(poll)
+            if got:
+                continue
+            if not alive:
+                # The container stopped: a last part with no newline is all it will write.
+                yield from emit(cursor.lines(wait_for_whole=False))
+                for rec in assembler.leftovers():
+                    if _keep(rec, streams, since, None):
+                        yield rec
+                return
+            time.sleep(poll)
     finally:
-        if f is not None:
-            f.close()
+        cursor.close()
