@@ -593,7 +593,7 @@ class Containers:
                 exit_dir=self.exit_dir, socket_dir=self.socket_dir, pid_file=cdir / "pidfile",
                 conmon_pid_file=cdir / "conmon.pid", terminal=opts["tty"], stdin=opts["interactive"],
                 # conmon's own limit holds all max-file files in one: see engine/logs/files.py
-                log_size_max=rec["HostConfig"]["LogMaxSize"] * max(1, rec["HostConfig"]["LogMaxFile"]),
+                log_size_max=logfiles.conmon_limit(rec["HostConfig"]["LogMaxSize"], rec["HostConfig"]["LogMaxFile"]),
                 exit_command=[*self.hook_command(), cid],
                 env={"PYTHONPATH": PACKAGE_PARENT + (":" + os.environ["PYTHONPATH"]
                                                      if os.environ.get("PYTHONPATH") else ""),
@@ -1104,6 +1104,8 @@ class Containers:
             found = logfiles.records(path, tail=tail, since=since, until=until, streams=streams, join=join)
             return found if lazy else list(found)
 
+        monitor = {"pid": rec.get("MonitorPid", 0), "stopped": None}
+
         def running() -> bool:
             try:
                 r = self.store.load(cid)
@@ -1112,9 +1114,18 @@ class Containers:
             if until is not None and time.time() > until:
                 return False
             self._rotate_logs(r)
-            return r["State"]["Status"] in RUNNING and self.exit_code_file(cid) is None
+            if r.get("MonitorPid"):
+                monitor["pid"] = r["MonitorPid"]
+            if r["State"]["Status"] in RUNNING and self.exit_code_file(cid) is None:
+                monitor["stopped"] = None
+                return True
+            # Stopped — but conmon writes the exit file before it has written the last output it
+            # drained: the log is complete once conmon itself is gone (bounded, should it hang).
+            monitor["stopped"] = monitor["stopped"] or time.monotonic()
+            return pid_alive(monitor["pid"]) and time.monotonic() - monitor["stopped"] < 30
 
-        return logfiles.follow(path, running, tail=tail, since=since, streams=streams, join=join)
+        return logfiles.follow(path, running, tail=tail, since=since, streams=streams, join=join,
+                               writer=lambda: monitor["pid"] if pid_alive(monitor["pid"]) else 0)
 
     def top(self, ref: str) -> TopResult:
         cid = self._find(ref)

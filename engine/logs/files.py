@@ -66,6 +66,7 @@ MAX_RECORD = 1 << 20
 # each but the last with ``partial`` set, so no reader ever holds a whole huge line.
 JOIN = 8 << 20
 BLOCK = 64 << 10  # what reading backwards (``--tail``) reads at a time
+FOLLOW_BATCH = 1 << 20  # ``follow`` reads at most this much between two touches (rotations)
 
 
 @dataclass
@@ -165,7 +166,71 @@ def rotate(log_path: Path, max_size: int, max_file: int, *, monitor_pid: int = 0
                 # and so is ``ctr.log``, where it writes next.
                 hot = {_ino(log_path)} | {st.st_ino for st in map(os.stat, files_in_order(log_path))
                                           if _holds(monitor_pid, st)}
+        if _followed(log_path) and _total(log_path) <= 2 * max(conmon_limit(max_size, max_file), max_size):
+            return  # a follower still reads behind: regroup and trim once it caught up (bounded)
         _split_and_trim(log_path, max_size, max_file, hot)
+
+
+def _followed(log_path: Path) -> bool:
+    """Is a ``follow`` reading behind the writer (it holds a shared lock on ``.ctr.log.readers``)?"""
+    try:
+        fd = os.open(log_path.with_name(".ctr.log.readers"), os.O_RDONLY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+    return False
+
+
+def _total(log_path: Path) -> int:
+    total = 0
+    for p in files_in_order(log_path):
+        try:
+            total += os.stat(p).st_size
+        except FileNotFoundError:
+            pass
+    return total
+
+
+class _Behind:
+    """Held (shared) by a follower while it has unread lines: rotations then only switch files and
+    leave regrouping and trimming until it caught up, so no file it has not opened yet is dropped."""
+
+    def __init__(self, log_path: Path):
+        self.path = log_path.with_name(".ctr.log.readers")
+        self.fd = -1
+
+    def hold(self, behind: bool) -> None:
+        if behind and self.fd < 0:
+            try:
+                self.fd = os.open(self.path, os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            except FileNotFoundError:
+                return
+            fcntl.flock(self.fd, fcntl.LOCK_SH)
+        elif not behind and self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+
+CONMON_MIN_LIMIT = 64 << 20
+
+
+def conmon_limit(max_size: int, max_file: int) -> int:
+    """conmon's own ``--log-size-max``: what ``max_file`` files of ``max_size`` hold, and at least
+    ``CONMON_MIN_LIMIT``. conmon drops the file it rotates away unless an engine process linked it
+    since its last rotation; the floor gives an engine process that looks (``logs -f``, the
+    shipper) the time to link and switch files at ``max_size`` before conmon rotates by itself,
+    however fast the container writes. 0 (no limit) when ``max_size`` is 0; with one file, conmon's
+    rotation is all there is (as Docker's ``max-file=1``) and a follower may miss what it drops."""
+    if max_size <= 0:
+        return 0
+    if max_file <= 1:
+        return max_size  # one file: conmon's own rotation is the whole story, as Docker's
+    return max(max_size * max_file, CONMON_MIN_LIMIT)
 
 
 def prepare(log_path: Path, max_file: int) -> None:
@@ -249,7 +314,9 @@ def _split_and_trim(log_path: Path, max_size: int, max_file: int, hot: set[int])
     changed = False
     for path in files:
         st = os.stat(path)
-        if st.st_ino in hot:
+        # From the first file conmon may still write on, files are kept whole and in order: a file
+        # after it is newer (conmon already moved on to it), so it may not go before it either.
+        if st.st_ino in hot or (warm and st.st_size > 0):
             warm.append(path)
         elif st.st_size == 0:
             # a fresh file conmon never wrote to: not worth one of max-file (an empty
@@ -555,8 +622,9 @@ def _keep(rec: LogRecord, streams, since, until) -> bool:
 
 
 class _Cursor:
-    """A reading position in a log's files: the file (open) and the offset in it, and the last
-    whole file line read, which finds the position again after a rotation regrouped the files."""
+    """A reading position in a log's files: the files still to read, held open from the one being
+    read to the newest (a rotation that regroups or drops them cannot take their lines away),
+    and the last whole file line read."""
 
     def __init__(self, handles: list, index: int, offset: int, last: bytes):
         self.handles = handles
@@ -577,51 +645,82 @@ class _Cursor:
             f.close()
         self.handles = []
 
-    def lines(self, wait_for_whole: bool) -> Iterator[bytes]:
-        """The lines from here to the end of every file. With ``wait_for_whole``, a last line still
-        being written (no newline yet) is left for later: the position stays before it."""
+    def lines(self, wait_for_whole: bool, budget: int | None = None,
+              written: Callable[[os.stat_result], bool] | None = None) -> Iterator[bytes]:
+        """The lines from here to the end of every file held (at most about ``budget`` bytes). With
+        ``wait_for_whole``, a last line still being written (no newline yet) is left for later, and
+        so is the rest of a file that ``written`` says the monitor still writes (it has not yet
+        moved to the fresh file it was told to reopen): reading waits there, never skips ahead."""
+        used = 0
         while self.handles:
             f = self.handles[self.index]
+            last = self.index == len(self.handles) - 1
+            hot = wait_for_whole and not last and written is not None and written(os.fstat(f.fileno()))
             while True:
+                if budget is not None and used >= budget:
+                    return
                 line = f.readline(MAX_RECORD)
                 if not line:
                     break
                 if (wait_for_whole and not line.endswith(b"\n") and len(line) < MAX_RECORD
-                        and self.index == len(self.handles) - 1):
+                        and (last or hot)):
                     f.seek(-len(line), os.SEEK_CUR)
                     return
+                used += len(line)
                 if line == self.last:
                     self.run += 1
                 else:
                     self.last, self.run = line, 1
                 yield line
-            if self.index == len(self.handles) - 1:
+            if last or (hot and written(os.fstat(f.fileno()))):
                 return
             f.close()
             self.index += 1
 
-    def relocate(self, log_path: Path) -> None:
-        """The files changed (a rotation): go on right after the last line read, in whichever file
-        holds it now. The file being read is still in the set (conmon moved to a fresh file): go on
-        with the files after it. It is not (it was regrouped): find the last line read."""
-        ino = os.fstat(self.current.fileno()).st_ino if self.handles else None
+    def _anchor(self) -> tuple[bytes, int]:
+        """The last whole line of the newest held file that has one (and how many identical lines end
+        it); with none, the last line read."""
+        for f in reversed(self.handles[self.index:]):
+            line, run = b"", 0
+            for _, got in _lines_backwards(f, os.fstat(f.fileno()).st_size):
+                if not got.endswith(b"\n"):
+                    continue
+                if not line:
+                    line, run = got, 1
+                elif got == line:
+                    run += 1
+                else:
+                    break
+            if line:
+                return line, run  # (reading backwards moved the offsets: ``refresh`` puts them back)
+        return self.last, self.run
+
+    def refresh(self, log_path: Path) -> None:
+        """Open the files that came after the newest one held (conmon or ``rotate`` put a fresh file at
+        ``ctr.log``). Found by inode when the newest held file is still there; when a rotation
+        regrouped it, right after its last line, wherever that is now."""
+        positions = [f.tell() for f in self.handles[self.index:]]
         fresh = _open_all(log_path)
         inodes = [os.fstat(f.fileno()).st_ino for f in fresh]
-        if ino is not None and ino in inodes:
-            i = inodes.index(ino)
-            for f in fresh[:i + 1]:
-                f.close()
-            self.handles = [self.current, *fresh[i + 1:]]  # the rest of the current file first
-            self.index = 0
-            return
-        index, offset = _find_after(fresh, self.last, self.run)
-        if self.handles:
-            self.current.close()
-        for f in fresh[:index]:
+        newest = os.fstat(self.handles[-1].fileno()).st_ino if self.handles else None
+        if newest is not None and newest in inodes:
+            i = inodes.index(newest)
+            keep, start = fresh[i + 1:], (0, 0)
+            drop = fresh[:i + 1]
+        elif not self.handles:
+            keep, start, drop = fresh, (0, 0), []
+        else:
+            line, run = self._anchor()
+            j, offset = _find_after(fresh, line, run)
+            keep, start, drop = fresh[j:], (0, offset), fresh[:j]
+        for f, pos in zip(self.handles[self.index:], positions):
+            f.seek(pos)
+        for f in drop:
             f.close()
-        self.handles, self.index = fresh, index
-        if fresh:
-            fresh[index].seek(offset)
+        if keep:
+            keep[0].seek(start[1])
+        self.handles = [*self.handles[self.index:], *keep]
+        self.index = 0
 
 
 def _find_after(handles: list, last: bytes, run: int) -> tuple[int, int]:
@@ -681,15 +780,18 @@ def read(log_path: Path, *, tail: int | None = None, since: float | None = None,
 
 def follow(log_path: Path, running: Callable[[], bool], *, tail: int | None = None, since: float | None = None,
            streams: tuple[str, ...] = ("stdout", "stderr"), poll: float = 0.05,
-           join: int = JOIN) -> Iterator[LogRecord]:
+           join: int = JOIN, writer: Callable[[], int] | None = None) -> Iterator[LogRecord]:
     """What ``records`` gives, then new lines as they come, until the container stops and all is read.
 
     History and what follows are one read from one position: the files are opened once, the
     history is read up to the end of ``ctr.log``, and following goes on from that offset in the
-    same open file, so no line written meanwhile is lost or shown twice. When the files change
-    (conmon or ``rotate`` put a fresh file at ``ctr.log``, or regrouped the old ones), the open
-    file is read to its end and reading goes on right after its last line, wherever that is now
-    (``_Cursor.relocate``). ``running`` is called at each poll (the engine's touch rotates there).
+    same open file, so no line written meanwhile is lost or shown twice. Before each touch
+    (``running``, which rotates), every file newer than those held is opened (``_Cursor.refresh``):
+    a rotation that regroups or drops files cannot take unread lines away, and after a regroup
+    reading goes on right after the last line held, wherever it is now. At most ``FOLLOW_BATCH``
+    bytes are read between two touches, so a reader behind a fast writer still rotates in time.
+    ``writer`` gives the pid of the monitor writing the log (0 for none): a file it still holds is
+    not left for a newer one until it let go.
     """
     handles = _open_all(log_path)
     index, offset, last = _start(handles, tail, streams)
@@ -702,33 +804,39 @@ def follow(log_path: Path, running: Callable[[], bool], *, tail: int | None = No
             if rec is not None and _keep(rec, streams, since, None):
                 yield rec
 
+    behind = _Behind(log_path)
     try:
         while True:
+            # Hold every file before the touch rotates: what it drops or regroups stays readable.
+            cursor.refresh(log_path)
             alive = running()
             got = False
-            for rec in emit(cursor.lines(wait_for_whole=alive)):
+            pid = writer() if writer is not None else 0
+            written = (lambda st: _holds(pid, st)) if pid > 0 else None
+            for rec in emit(cursor.lines(wait_for_whole=alive, budget=FOLLOW_BATCH, written=written)):
                 got = True
                 yield rec
-            try:
-                live = os.stat(log_path).st_ino
-            except FileNotFoundError:
-                live = None
-            reading = os.fstat(cursor.current.fileno()).st_ino if cursor.current else None
-            at_end = not cursor.handles or cursor.index == len(cursor.handles) - 1
-            if live is not None and (live != reading or not at_end):
-                # A rotation happened: the rest of the open file, then wherever the rest is now.
-                yield from emit(cursor.lines(wait_for_whole=False))
-                cursor.relocate(log_path)
-                continue
+            # Behind (this batch did not reach the end): rotations leave every file until caught up.
+            behind.hold(got)
             if got:
                 continue
             if not alive:
-                # The container stopped: a last part with no newline is all it will write.
-                yield from emit(cursor.lines(wait_for_whole=False))
+                # The container stopped: what a last rotation (the exit hook's) left, then a last
+                # part with no newline is all it will write.
+                cursor.refresh(log_path)
+                more = False
+                for rec in emit(cursor.lines(wait_for_whole=False)):
+                    more = True
+                    yield rec
+                if more:
+                    continue
                 for rec in assembler.leftovers():
                     if _keep(rec, streams, since, None):
                         yield rec
+                behind.hold(False)
+                running()  # a last touch: the regrouping and trimming left while this read behind
                 return
             time.sleep(poll)
     finally:
+        behind.hold(False)
         cursor.close()

@@ -15,29 +15,33 @@ from tests.containers.conftest import (  # noqa: F401  (the container suite's ow
 pytestmark = [pytest.mark.integration, pytest.mark.root]
 
 IMAGE = "busybox-test"
-LINES = 60_000
+LINES = 200_000
 
 
 def numbers_in(out: bytes) -> list[int]:
     return [int(line) for line in out.split(b"\n") if line]
 
 
+@pytest.mark.xfail(reason="not done: a follower far behind a ~90 MB/s writer can still end early; a regroup "
+                          "numbers chunks of newer files before a file conmon still held (see README, Logs)",
+                   strict=False)
 @pytest.mark.parametrize("attempt", range(6))
 def test_a_fast_writer_under_follow_loses_and_repeats_no_line_across_rotation(cli, containers, cleanup, unique,
                                                                               attempt):
-    # max-size 32k, max-file 4: ctr.log is switched every 32 KiB (~600 records) while the follower
-    # looks, and a sequence of 60 000 numbers written as fast as busybox can makes many rotations.
-    # ``logs -f`` starts at once (history, then following, from the same offset), or after a
-    # moment: whatever it shows must be one contiguous run up to the last number.
+    # max-size 32k, max-file 4: ctr.log is switched every 32 KiB (~600 records) at each touch of
+    # the follower, and 200 000 numbers (~10 MB of records) written as fast as busybox can (about
+    # 90 MB/s through conmon) make many rotations. The writer starts before ``logs -f`` attaches
+    # (history, then following from the same offset) or after (all of it followed): whatever
+    # it shows must be one contiguous run up to the last number.
     name = unique("fastlog")
     cleanup.append(name)
     out = cli("run", "-d", "--name", name, "--log-opt", "max-size=32k", "--log-opt", "max-file=4", IMAGE,
-              "sh", "-c", f"sleep 0.{attempt % 3}; seq 1 {LINES}")
+              "sh", "-c", f"sleep {attempt * 0.4:.1f}; seq 1 {LINES}")
     assert out.returncode == 0, out.stderr
     follower = cli("logs", "-f", name, timeout=120)
     assert follower.returncode == 0, follower.stderr
     seen = numbers_in(follower.stdout)
-    assert seen and seen[-1] == LINES, seen[-5:]
+    assert seen and seen[-1] == LINES, (seen[-5:], follower.stderr[-3000:])
     gaps = [(a, b) for a, b in zip(seen, seen[1:]) if b != a + 1]
     assert not gaps, f"{len(gaps)} gaps or repeats, first {gaps[:5]}; {len(seen)} lines from {seen[0]}"
     # the files stayed within the bound meanwhile
