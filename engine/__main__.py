@@ -33,7 +33,15 @@ def cmd_info(args: argparse.Namespace) -> int:
         # as ``docker info --format``: json is {{json .}}, a template runs once over the facts
         return print_inspect([f.to_dict()], "{{json .}}" if args.format == "json" else args.format)
     for key, value in f.to_dict().items():
-        print(f"{key.replace('_', ' ').capitalize()}: {value}")
+        if key not in ("runtime_error", "runtime_warnings"):
+            print(f"{key.replace('_', ' ').capitalize()}: {value}")
+    sys.stdout.flush()
+    # as ``docker info``: warnings on stderr, after the facts
+    for warning in f.runtime_warnings:
+        print(f"WARNING: {warning}", file=sys.stderr)
+    if f.runtime_error:
+        print(f"ERROR: {f.runtime_error}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -104,6 +104,16 @@ def parse_labels(items: list[str]) -> dict[str, str]:
     return out
 
 
+def parse_tail(text: str) -> int | None:
+    from engine.errors import InvalidArgument
+
+    try:
+        n = int(text)
+    except ValueError:
+        raise InvalidArgument(f"invalid --tail {text!r}: want a number of lines or \"all\"") from None
+    return n if n >= 0 else None  # as Docker: a negative count is all of it
+
+
 def parse_log_opts(items: list[str]) -> dict[str, str]:
     from engine.errors import InvalidArgument
 
@@ -400,13 +410,16 @@ def cmd_logs(args):
             raise InvalidArgument(f'invalid value for "tail": "{args.tail}": want a number or "all"') from None
         tail = None if tail < 0 else tail  # as Docker: a negative tail is all of it
     svc = containers_service(args)
+    # Read as it goes, a long line in pieces of 64 KiB: memory stays small whatever the log holds.
     records = svc.logs(args.container, follow=args.follow, tail=tail, since=parse_time_arg(args.since),
-                       until=parse_time_arg(args.until))
+                       until=parse_time_arg(args.until), lazy=True, join=64 * 1024)
     out, err = sys.stdout.buffer, sys.stderr.buffer
+    midline: set[str] = set()  # streams whose last piece was part of a line: no timestamp before the rest
     for rec in records:
         stream = err if rec.stream == "stderr" else out
-        if args.timestamps:
+        if args.timestamps and rec.stream not in midline:
             stream.write(logfiles.utc_text(rec.time).encode() + b" ")
+        (midline.add if rec.partial else midline.discard)(rec.stream)
         stream.write(rec.data)
         if args.follow:
             stream.flush()

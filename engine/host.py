@@ -3,6 +3,9 @@
     >>> f = facts("edge-1")                      # doctest: +SKIP
     >>> f.name, f.architecture, f.runtime        # doctest: +SKIP
     ('edge-1', 'amd64', 'runc')
+
+A host where no runtime works has ``runtime == ""`` and says why in ``runtime_error``;
+``runtime_warnings`` lists the published security fixes its runtime lacks.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from dataclasses import asdict, dataclass
 
 import engine
 from engine.errors import RuntimeUnavailable
+from engine.runtime import advisories
 from engine.runtime.probe import cgroup_layout, choose_runtime
 
 # Go/OCI architecture names, as image indexes use them.
@@ -41,6 +45,13 @@ class HostFacts:
     runtime: str
     runtime_version: str
     engine_version: str
+    runtime_path: str = ""
+    runtime_commit: str = ""
+    runtime_spec: str = ""
+    # why no runtime could be used ("" when one was): a failed probe is reported, never a blank runtime
+    runtime_error: str = ""
+    # published security fixes the runtime lacks (engine.runtime.advisories), one sentence each
+    runtime_warnings: tuple[str, ...] = ()
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -65,9 +76,10 @@ def facts(name: str) -> HostFacts:
     layout = cgroup_layout()
     try:
         rt = choose_runtime(layout)
-        runtime, version = rt.name, rt.version
-    except RuntimeUnavailable:
-        runtime, version = "", ""
+    except RuntimeUnavailable as exc:
+        rt, error = None, str(exc)
+    else:
+        error = ""
     return HostFacts(
         name=name,
         kernel=platform.release(),
@@ -76,7 +88,12 @@ def facts(name: str) -> HostFacts:
         cpus=len(os.sched_getaffinity(0)),
         memory_bytes=memory_bytes(),
         cgroup_layout=layout,
-        runtime=runtime,
-        runtime_version=version,
+        runtime=rt.name if rt else "",
+        runtime_version=rt.version if rt else "",
         engine_version=engine.__version__,
+        runtime_path=rt.path if rt else "",
+        runtime_commit=rt.commit if rt else "",
+        runtime_spec=rt.spec if rt else "",
+        runtime_error=error,
+        runtime_warnings=tuple(advisories.warnings(rt.name, rt.version, rt.commit, rt.path)) if rt else (),
     )

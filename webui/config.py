@@ -30,9 +30,13 @@ def secret_key() -> str:
         pass
     key = secrets.token_urlsafe(50)
     # Write then link into place: two processes starting at once agree on one key.
+    # Created 0600 from the first byte (O_EXCL, the mode given to open: no window in which another
+    # user could open it; a umask can only take bits away).
     tmp = path.with_name(f".secret_key.{os.getpid()}")
-    tmp.write_text(key)
-    os.chmod(tmp, 0o600)
+    tmp.unlink(missing_ok=True)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(key)
     try:
         os.link(tmp, path)
     except FileExistsError:

@@ -702,7 +702,7 @@ class Containers:
                 conmon_pid_file=cdir / "conmon.pid", terminal=opts["tty"], stdin=opts["interactive"],
                 leave_stdin_open=before_start is None,  # started detached: attach may come and go (Docker's StdinOnce)
                 # conmon's own limit holds all max-file files in one: see engine/logs/files.py
-                log_size_max=rec["HostConfig"]["LogMaxSize"] * max(1, rec["HostConfig"]["LogMaxFile"]),
+                log_size_max=logfiles.conmon_limit(rec["HostConfig"]["LogMaxSize"], rec["HostConfig"]["LogMaxFile"]),
                 exit_command=[*self.hook_command(), cid],
                 env={"PYTHONPATH": PACKAGE_PARENT + (":" + os.environ["PYTHONPATH"]
                                                      if os.environ.get("PYTHONPATH") else ""),
@@ -1215,15 +1215,21 @@ class Containers:
         return self.store.path(self._find(ref)) / "ctr.log"
 
     def logs(self, ref: str, *, follow: bool = False, tail: int | None = None, since: float | None = None,
-             until: float | None = None, stdout: bool = True, stderr: bool = True):
-        """Log records (``engine.logs.files.LogRecord``); with ``follow`` an iterator that ends when the container stops."""
+             until: float | None = None, stdout: bool = True, stderr: bool = True, lazy: bool = False,
+             join: int = logfiles.JOIN):
+        """Log records (``engine.logs.files.LogRecord``): a list, or with ``lazy`` an iterator that reads
+        as it goes; with ``follow`` an iterator that ends when the container stops. A line longer
+        than ``join`` bytes comes in ``partial`` records."""
         cid = self._find(ref)
         rec = self.store.load(cid)
         path = self.store.path(cid) / "ctr.log"
         self._rotate_logs(rec)
         streams = tuple(s for s, on in (("stdout", stdout), ("stderr", stderr)) if on)
         if not follow:
-            return logfiles.read(path, tail=tail, since=since, until=until, streams=streams)
+            found = logfiles.records(path, tail=tail, since=since, until=until, streams=streams, join=join)
+            return found if lazy else list(found)
+
+        monitor = {"pid": rec.get("MonitorPid", 0), "stopped": None}
 
         def running() -> bool:
             try:
@@ -1233,9 +1239,18 @@ class Containers:
             if until is not None and time.time() > until:
                 return False
             self._rotate_logs(r)
-            return r["State"]["Status"] in RUNNING and self.exit_code_file(cid) is None
+            if r.get("MonitorPid"):
+                monitor["pid"] = r["MonitorPid"]
+            if r["State"]["Status"] in RUNNING and self.exit_code_file(cid) is None:
+                monitor["stopped"] = None
+                return True
+            # Stopped — but conmon writes the exit file before it has written the last output it
+            # drained: the log is complete once conmon itself is gone (bounded, should it hang).
+            monitor["stopped"] = monitor["stopped"] or time.monotonic()
+            return pid_alive(monitor["pid"]) and time.monotonic() - monitor["stopped"] < 30
 
-        return logfiles.follow(path, running, tail=tail, since=since, streams=streams)
+        return logfiles.follow(path, running, tail=tail, since=since, streams=streams, join=join,
+                               writer=lambda: monitor["pid"] if pid_alive(monitor["pid"]) else 0)
 
     def top(self, ref: str, ps_args: list[str] | None = None) -> TopResult:
         """The container's processes as the host's ``ps`` shows them (``engine.runtime.top``)."""

@@ -59,11 +59,22 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 
+# A file line longer than this is not one of conmon's records (their content is at most its
+# 8 KiB buffer): it is read in pieces of this size, never whole, and is not a record.
+MAX_RECORD = 1 << 20
+# Parts of one line are joined up to this many bytes; a longer line comes as several records,
+# each but the last with ``partial`` set, so no reader ever holds a whole huge line.
+JOIN = 8 << 20
+BLOCK = 64 << 10  # what reading backwards (``--tail``) reads at a time
+FOLLOW_BATCH = 1 << 20  # ``follow`` reads at most this much between two touches (rotations)
+
+
 @dataclass
 class LogRecord:
     time: str        # RFC 3339 with nanoseconds, as written
     stream: str      # "stdout" or "stderr"
     data: bytes      # the line, with its "\n" when it was complete
+    partial: bool = False  # a piece of a line longer than the join limit: its rest follows
 
     @property
     def timestamp(self) -> float:
@@ -155,7 +166,71 @@ def rotate(log_path: Path, max_size: int, max_file: int, *, monitor_pid: int = 0
                 # and so is ``ctr.log``, where it writes next.
                 hot = {_ino(log_path)} | {st.st_ino for st in map(os.stat, files_in_order(log_path))
                                           if _holds(monitor_pid, st)}
+        if _followed(log_path) and _total(log_path) <= 2 * max(conmon_limit(max_size, max_file), max_size):
+            return  # a follower still reads behind: regroup and trim once it caught up (bounded)
         _split_and_trim(log_path, max_size, max_file, hot)
+
+
+def _followed(log_path: Path) -> bool:
+    """Is a ``follow`` reading behind the writer (it holds a shared lock on ``.ctr.log.readers``)?"""
+    try:
+        fd = os.open(log_path.with_name(".ctr.log.readers"), os.O_RDONLY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+    return False
+
+
+def _total(log_path: Path) -> int:
+    total = 0
+    for p in files_in_order(log_path):
+        try:
+            total += os.stat(p).st_size
+        except FileNotFoundError:
+            pass
+    return total
+
+
+class _Behind:
+    """Held (shared) by a follower while it has unread lines: rotations then only switch files and
+    leave regrouping and trimming until it caught up, so no file it has not opened yet is dropped."""
+
+    def __init__(self, log_path: Path):
+        self.path = log_path.with_name(".ctr.log.readers")
+        self.fd = -1
+
+    def hold(self, behind: bool) -> None:
+        if behind and self.fd < 0:
+            try:
+                self.fd = os.open(self.path, os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            except FileNotFoundError:
+                return
+            fcntl.flock(self.fd, fcntl.LOCK_SH)
+        elif not behind and self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+
+CONMON_MIN_LIMIT = 64 << 20
+
+
+def conmon_limit(max_size: int, max_file: int) -> int:
+    """conmon's own ``--log-size-max``: what ``max_file`` files of ``max_size`` hold, and at least
+    ``CONMON_MIN_LIMIT``. conmon drops the file it rotates away unless an engine process linked it
+    since its last rotation; the floor gives an engine process that looks (``logs -f``, the
+    shipper) the time to link and switch files at ``max_size`` before conmon rotates by itself,
+    however fast the container writes. 0 (no limit) when ``max_size`` is 0; with one file, conmon's
+    rotation is all there is (as Docker's ``max-file=1``) and a follower may miss what it drops."""
+    if max_size <= 0:
+        return 0
+    if max_file <= 1:
+        return max_size  # one file: conmon's own rotation is the whole story, as Docker's
+    return max(max_size * max_file, CONMON_MIN_LIMIT)
 
 
 def prepare(log_path: Path, max_file: int) -> None:
@@ -239,7 +314,9 @@ def _split_and_trim(log_path: Path, max_size: int, max_file: int, hot: set[int])
     changed = False
     for path in files:
         st = os.stat(path)
-        if st.st_ino in hot:
+        # From the first file conmon may still write on, files are kept whole and in order: a file
+        # after it is newer (conmon already moved on to it), so it may not go before it either.
+        if st.st_ino in hot or (warm and st.st_size > 0):
             warm.append(path)
         elif st.st_size == 0:
             # a fresh file conmon never wrote to: not worth one of max-file (an empty
@@ -415,15 +492,18 @@ def files_in_order(log_path: Path) -> list[Path]:
 
 
 class _Assembler:
-    """Joins ``P`` parts up to their ``F``, one stream at a time.
+    """Joins ``P`` parts up to their ``F``, one stream at a time, up to ``limit`` bytes.
 
-    ``feed`` takes one file line and returns a whole record or None; ``leftovers``
-    gives the parts left at the end (output that did not end in a newline, such as
-    ``printf abc`` or binary data) as they are, without a newline.
+    ``feed`` takes one file line and returns the records it completes (none, or one; a
+    line that grew past ``limit`` comes out as a ``partial`` record of what was joined so
+    far); ``leftovers`` gives the parts left at the end (output that did not end in a
+    newline, such as ``printf abc`` or binary data) as they are, without a newline.
     """
 
-    def __init__(self):
+    def __init__(self, limit: int = JOIN):
+        self.limit = max(1, limit)
         self.partial: dict[str, list[bytes]] = {}
+        self.size: dict[str, int] = {}
         self.first: dict[str, str] = {}
 
     def feed(self, line: bytes) -> LogRecord | None:
@@ -432,12 +512,22 @@ class _Assembler:
             return None
         when, stream, complete, content = parsed
         if not complete:
-            self.partial.setdefault(stream, []).append(content)
+            parts = self.partial.setdefault(stream, [])
+            parts.append(content)
             self.first.setdefault(stream, when)
+            self.size[stream] = self.size.get(stream, 0) + len(content)
+            if self.size[stream] >= self.limit:
+                return LogRecord(self.first.pop(stream), stream, b"".join(self.partial.pop(stream)),
+                                 partial=self._drop(stream))
             return None
-        self.first.pop(stream, None)
+        first = self.first.pop(stream, when)
+        self._drop(stream)
         data = b"".join(self.partial.pop(stream, [])) + content
-        return LogRecord(when, stream, data + b"\n")
+        return LogRecord(first, stream, data + b"\n")
+
+    def _drop(self, stream: str) -> bool:
+        self.size.pop(stream, None)
+        return True
 
     def leftovers(self) -> Iterator[LogRecord]:
         for stream in sorted(self.partial, key=lambda s: self.first.get(s, "")):
@@ -446,6 +536,7 @@ class _Assembler:
                 yield LogRecord(self.first.get(stream, ""), stream, data)
         self.partial.clear()
         self.first.clear()
+        self.size.clear()
 
 
 def _records(lines: Iterator[bytes]) -> Iterator[LogRecord]:
@@ -458,91 +549,294 @@ def _records(lines: Iterator[bytes]) -> Iterator[LogRecord]:
     yield from assembler.leftovers()
 
 
-def read(log_path: Path, *, tail: int | None = None, since: float | None = None, until: float | None = None,
-         streams: tuple[str, ...] = ("stdout", "stderr")) -> list[LogRecord]:
-    """Every line so far (and a last line without its newline), filtered as ``docker logs`` does."""
-    records = []
+def _open_all(log_path: Path) -> list:
+    """Every file of the log, oldest first, opened under the shared lock: a rotation may rename
+    or remove them right after, and what is open stays readable."""
     with _locked(log_path, exclusive=False):
-        paths = files_in_order(log_path)
-        # Open them all under the lock: a rotation may rename them right after.
         handles = []
-        for path in paths:
+        for path in files_in_order(log_path):
             try:
                 handles.append(open(path, "rb"))
             except FileNotFoundError:
                 pass
-    # One pass over every file: a line's parts may straddle a rotation.
-    lines = (line for f in handles for line in iter(f.readline, b""))
-    try:
-        recs = list(_records(lines))
-    finally:
-        for f in handles:
+    return handles
+
+
+def _lines_backwards(f, end: int) -> Iterator[tuple[int, bytes]]:
+    """``(offset, line)`` of the file's lines before ``end``, newest first, reading ``BLOCK`` bytes
+    at a time. A line longer than ``MAX_RECORD`` is skipped, never held (it is not a record)."""
+    pos, buf, skipping = end, b"", False
+    while True:
+        while True:
+            i = buf.rfind(b"\n", 0, len(buf) - 1)
+            if i < 0:
+                break
+            if not skipping:
+                yield pos + i + 1, buf[i + 1:]
+            skipping = False
+            buf = buf[:i + 1]
+        if pos == 0:
+            if buf and not skipping:
+                yield 0, buf
+            return
+        if len(buf) > MAX_RECORD:
+            buf, skipping = buf[:1] if buf.endswith(b"\n") and len(buf) == 1 else b"", True
+        size = min(BLOCK, pos)
+        pos -= size
+        f.seek(pos)
+        buf = f.read(size) + buf
+
+
+def _start(handles: list, tail: int | None, streams: tuple[str, ...]) -> tuple[int, int, bytes]:
+    """Where reading starts for ``--tail``: ``(file index, offset, the whole line just before it)``.
+
+    Reads backwards from the end and stops after the ``tail``+1-th last complete line of the
+    wanted streams: at most ``tail`` lines come after, and nothing before is read.
+    """
+    if tail is None or tail < 0 or not handles:
+        return 0, 0, b""
+    count = 0
+    for index in reversed(range(len(handles))):
+        f = handles[index]
+        for offset, line in _lines_backwards(f, os.fstat(f.fileno()).st_size):
+            if not line.endswith(b"\n"):
+                continue  # a record still being written: not a place to start after
+            parsed = parse_line(line)
+            if tail == 0 or (parsed is not None and parsed[2] and parsed[1] in streams):
+                count += 1
+                if count == tail + 1 or tail == 0:
+                    return index, offset + len(line), line
+    return 0, 0, b""
+
+
+def _keep(rec: LogRecord, streams, since, until) -> bool:
+    if rec.stream not in streams:
+        return False
+    if since is not None or until is not None:
+        t = rec.timestamp
+        if since is not None and t < since:
+            return False
+        if until is not None and t > until:
+            return False
+    return True
+
+
+class _Cursor:
+    """A reading position in a log's files: the files still to read, held open from the one being
+    read to the newest (a rotation that regroups or drops them cannot take their lines away),
+    and the last whole file line read."""
+
+    def __init__(self, handles: list, index: int, offset: int, last: bytes):
+        self.handles = handles
+        self.index = index
+        self.last, self.run = last, 1 if last else 0
+        for i, f in enumerate(handles):
+            if i < index:
+                f.close()
+        if handles:
+            handles[index].seek(offset)
+
+    @property
+    def current(self):
+        return self.handles[self.index] if self.handles else None
+
+    def close(self) -> None:
+        for f in self.handles[self.index:]:
             f.close()
-    for rec in recs:
-        if rec.stream not in streams:
-            continue
-        if since is not None or until is not None:
-            t = rec.timestamp
-            if since is not None and t < since:
-                continue
-            if until is not None and t > until:
-                continue
-        records.append(rec)
-    if tail is not None and tail >= 0:
-        records = records[-tail:] if tail else []
-    return records
+        self.handles = []
+
+    def lines(self, wait_for_whole: bool, budget: int | None = None,
+              written: Callable[[os.stat_result], bool] | None = None) -> Iterator[bytes]:
+        """The lines from here to the end of every file held (at most about ``budget`` bytes). With
+        ``wait_for_whole``, a last line still being written (no newline yet) is left for later, and
+        so is the rest of a file that ``written`` says the monitor still writes (it has not yet
+        moved to the fresh file it was told to reopen): reading waits there, never skips ahead."""
+        used = 0
+        while self.handles:
+            f = self.handles[self.index]
+            last = self.index == len(self.handles) - 1
+            hot = wait_for_whole and not last and written is not None and written(os.fstat(f.fileno()))
+            while True:
+                if budget is not None and used >= budget:
+                    return
+                line = f.readline(MAX_RECORD)
+                if not line:
+                    break
+                if (wait_for_whole and not line.endswith(b"\n") and len(line) < MAX_RECORD
+                        and (last or hot)):
+                    f.seek(-len(line), os.SEEK_CUR)
+                    return
+                used += len(line)
+                if line == self.last:
+                    self.run += 1
+                else:
+                    self.last, self.run = line, 1
+                yield line
+            if last or (hot and written(os.fstat(f.fileno()))):
+                return
+            f.close()
+            self.index += 1
+
+    def _anchor(self) -> tuple[bytes, int]:
+        """The last whole line of the newest held file that has one (and how many identical lines end
+        it); with none, the last line read."""
+        for f in reversed(self.handles[self.index:]):
+            line, run = b"", 0
+            for _, got in _lines_backwards(f, os.fstat(f.fileno()).st_size):
+                if not got.endswith(b"\n"):
+                    continue
+                if not line:
+                    line, run = got, 1
+                elif got == line:
+                    run += 1
+                else:
+                    break
+            if line:
+                return line, run  # (reading backwards moved the offsets: ``refresh`` puts them back)
+        return self.last, self.run
+
+    def refresh(self, log_path: Path) -> None:
+        """Open the files that came after the newest one held (conmon or ``rotate`` put a fresh file at
+        ``ctr.log``). Found by inode when the newest held file is still there; when a rotation
+        regrouped it, right after its last line, wherever that is now."""
+        positions = [f.tell() for f in self.handles[self.index:]]
+        fresh = _open_all(log_path)
+        inodes = [os.fstat(f.fileno()).st_ino for f in fresh]
+        newest = os.fstat(self.handles[-1].fileno()).st_ino if self.handles else None
+        if newest is not None and newest in inodes:
+            i = inodes.index(newest)
+            keep, start = fresh[i + 1:], (0, 0)
+            drop = fresh[:i + 1]
+        elif not self.handles:
+            keep, start, drop = fresh, (0, 0), []
+        else:
+            line, run = self._anchor()
+            j, offset = _find_after(fresh, line, run)
+            keep, start, drop = fresh[j:], (0, offset), fresh[:j]
+        for f, pos in zip(self.handles[self.index:], positions):
+            f.seek(pos)
+        for f in drop:
+            f.close()
+        if keep:
+            keep[0].seek(start[1])
+        self.handles = [*self.handles[self.index:], *keep]
+        self.index = 0
+
+
+def _find_after(handles: list, last: bytes, run: int) -> tuple[int, int]:
+    """Position right after the line ``last`` (the ``run``-th of identical ones in a row), searched
+    from the newest file back; ``(0, 0)`` when it is in none (everything there is newer: lines the
+    rotation dropped before they were read are lost, nothing is repeated)."""
+    if last:
+        for index in reversed(range(len(handles))):
+            f = handles[index]
+            f.seek(0)
+            ends: list[int] = []  # ends of the last run of ``last`` in this file
+            offset, previous = 0, False
+            while True:
+                line = f.readline(MAX_RECORD)
+                if not line:
+                    break
+                offset += len(line)
+                if line == last:
+                    if not previous:
+                        ends = []
+                    ends.append(offset)
+                    previous = True
+                else:
+                    previous = False
+            if ends:
+                return index, ends[min(run, len(ends)) - 1]
+    return 0, 0
+
+
+def records(log_path: Path, *, tail: int | None = None, since: float | None = None, until: float | None = None,
+            streams: tuple[str, ...] = ("stdout", "stderr"), join: int = JOIN) -> Iterator[LogRecord]:
+    """The lines so far (and a last line without its newline), filtered as ``docker logs`` does,
+    as they are read: ``tail`` reads from the end backwards and only what it shows is read
+    forward; a line longer than ``join`` comes in ``partial`` records."""
+    handles = _open_all(log_path)
+    index, offset, last = _start(handles, tail, streams)
+    cursor = _Cursor(handles, index, offset, last)
+    assembler = _Assembler(join)
+    try:
+        # One pass over every file: a line's parts may straddle a rotation.
+        for line in cursor.lines(wait_for_whole=False):
+            rec = assembler.feed(line)
+            if rec is not None and _keep(rec, streams, since, until):
+                yield rec
+        for rec in assembler.leftovers():
+            if _keep(rec, streams, since, until):
+                yield rec
+    finally:
+        cursor.close()
+
+
+def read(log_path: Path, *, tail: int | None = None, since: float | None = None, until: float | None = None,
+         streams: tuple[str, ...] = ("stdout", "stderr"), join: int = JOIN) -> list[LogRecord]:
+    """``records`` as a list."""
+    return list(records(log_path, tail=tail, since=since, until=until, streams=streams, join=join))
 
 
 def follow(log_path: Path, running: Callable[[], bool], *, tail: int | None = None, since: float | None = None,
-           streams: tuple[str, ...] = ("stdout", "stderr"), poll: float = 0.05) -> Iterator[LogRecord]:
-    """What ``read`` gives, then new lines as they come, until the container stops and all is read.
+           streams: tuple[str, ...] = ("stdout", "stderr"), poll: float = 0.05,
+           join: int = JOIN, writer: Callable[[], int] | None = None) -> Iterator[LogRecord]:
+    """What ``records`` gives, then new lines as they come, until the container stops and all is read.
 
-    Follows conmon's rotation: when ``ctr.log`` becomes a new file, the rest of the old
-    one (still open here) is read first, then the new one from its start.
+    History and what follows are one read from one position: the files are opened once, the
+    history is read up to the end of ``ctr.log``, and following goes on from that offset in the
+    same open file, so no line written meanwhile is lost or shown twice. Before each touch
+    (``running``, which rotates), every file newer than those held is opened (``_Cursor.refresh``):
+    a rotation that regroups or drops files cannot take unread lines away, and after a regroup
+    reading goes on right after the last line held, wherever it is now. At most ``FOLLOW_BATCH``
+    bytes are read between two touches, so a reader behind a fast writer still rotates in time.
+    ``writer`` gives the pid of the monitor writing the log (0 for none): a file it still holds is
+    not left for a newer one until it let go.
     """
-    for rec in read(log_path, tail=tail, since=since, streams=streams):
-        yield rec
-    f = None
+    handles = _open_all(log_path)
+    index, offset, last = _start(handles, tail, streams)
+    cursor = _Cursor(handles, index, offset, last)
+    assembler = _Assembler(join)
+
+    def emit(lines):
+        for line in lines:
+            rec = assembler.feed(line)
+            if rec is not None and _keep(rec, streams, since, None):
+                yield rec
+
+    behind = _Behind(log_path)
     try:
-        try:
-            f = open(log_path, "rb")
-            f.seek(0, os.SEEK_END)
-        except FileNotFoundError:
-            f = None
-        pending = b""
-        assembler = _Assembler()
         while True:
+            # Hold every file before the touch rotates: what it drops or regroups stays readable.
+            cursor.refresh(log_path)
             alive = running()
             got = False
-            if f is not None:
-                chunk = f.read()
-                if chunk:
-                    got = True
-                    pending += chunk
-                    *lines, pending = pending.split(b"\n")
-                    for line in lines:
-                        record = assembler.feed(line + b"\n")
-                        if record is not None and record.stream in streams:
-                            yield record
-            # Has conmon moved to a new file?
-            try:
-                current = os.stat(log_path).st_ino
-            except FileNotFoundError:
-                current = None
-            if current is not None and (f is None or os.fstat(f.fileno()).st_ino != current) and not got:
-                if f is not None:
-                    f.close()
-                f = open(log_path, "rb")
-                pending = b""
+            pid = writer() if writer is not None else 0
+            written = (lambda st: _holds(pid, st)) if pid > 0 else None
+            for rec in emit(cursor.lines(wait_for_whole=alive, budget=FOLLOW_BATCH, written=written)):
+                got = True
+                yield rec
+            # Behind (this batch did not reach the end): rotations leave every file until caught up.
+            behind.hold(got)
+            if got:
                 continue
-            if not got:
-                if not alive:
-                    # The container stopped: a last part with no newline is all it will write.
-                    for rec in assembler.leftovers():
-                        if rec.stream in streams:
-                            yield rec
-                    return
-                time.sleep(poll)
+            if not alive:
+                # The container stopped: what a last rotation (the exit hook's) left, then a last
+                # part with no newline is all it will write.
+                cursor.refresh(log_path)
+                more = False
+                for rec in emit(cursor.lines(wait_for_whole=False)):
+                    more = True
+                    yield rec
+                if more:
+                    continue
+                for rec in assembler.leftovers():
+                    if _keep(rec, streams, since, None):
+                        yield rec
+                behind.hold(False)
+                running()  # a last touch: the regrouping and trimming left while this read behind
+                return
+            time.sleep(poll)
     finally:
-        if f is not None:
-            f.close()
+        behind.hold(False)
+        cursor.close()

@@ -31,6 +31,8 @@ class Runtime:
     name: str
     path: str
     version: str
+    commit: str = ""   # from ``--version``: ``commit: …`` (runc's Debian build puts the package version here)
+    spec: str = ""     # the OCI runtime spec version it implements
 
 
 def cgroup_layout(mountinfo: str | None = None) -> str:
@@ -61,11 +63,40 @@ def cgroup_layout(mountinfo: str | None = None) -> str:
     return "none"
 
 
-def runtime_version(path: str) -> str:
-    """The version a runtime binary reports (first line, last word)."""
-    out = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=10)
-    first = (out.stdout or out.stderr).splitlines()[0] if (out.stdout or out.stderr) else ""
-    return first.split()[-1] if first.split() else "unknown"
+def parse_version_output(text: str) -> dict[str, str]:
+    """``runc --version`` → ``{"version": "1.1.5+ds1", "commit": "1.1.5+ds1-1+deb12u1", "spec": "1.0.2-dev"}``.
+
+    The first line is ``<name> version <version>``; the others are ``key: value``.
+    Missing parts are ``""``.
+    """
+    lines = text.splitlines()
+    first = lines[0].split() if lines else []
+    out = {"version": first[-1] if len(first) >= 3 and first[-2] == "version" else "", "commit": "", "spec": ""}
+    for line in lines[1:]:
+        key, sep, value = line.partition(":")
+        if sep and key.strip() in ("commit", "spec"):
+            out[key.strip()] = value.strip()
+    return out
+
+
+def runtime_version(path: str) -> dict[str, str]:
+    """What a runtime binary says of itself (``parse_version_output``); a runtime that cannot say
+    (does not start, fails, prints no version) is ``RuntimeUnavailable`` with the reason."""
+    try:
+        out = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise RuntimeUnavailable(f"the runtime {path} does not run: {exc}") from None
+    if out.returncode < 0:
+        import signal
+
+        raise RuntimeUnavailable(f"the runtime {path} does not run: --version was killed by "
+                                 f"{signal.Signals(-out.returncode).name}")
+    parsed = parse_version_output(out.stdout)
+    if out.returncode != 0 or not parsed["version"]:
+        said = (out.stderr or out.stdout).strip().splitlines()
+        raise RuntimeUnavailable(f"the runtime {path} does not answer --version "
+                                 f"(exit {out.returncode}{': ' + said[-1][:200] if said else ''})")
+    return parsed
 
 
 def candidates(layout: str) -> list[str]:
@@ -76,14 +107,24 @@ def candidates(layout: str) -> list[str]:
 
 
 def choose_runtime(layout: str | None = None) -> Runtime:
+    """The first candidate that is installed and answers ``--version``; a forced one (BERTH_RUNTIME)
+    or none at all is ``RuntimeUnavailable`` naming each one tried and why it failed."""
     wanted = os.environ.get("BERTH_RUNTIME")
     names = [wanted] if wanted else candidates(layout or cgroup_layout())
+    broken = []
     for name in names:
         path = shutil.which(name) or next(
             (p for p in (f"/usr/sbin/{name}", f"/usr/bin/{name}") if os.access(p, os.X_OK)), None
         )
         if path:
-            return Runtime(name=name, path=path, version=runtime_version(path))
+            try:
+                v = runtime_version(path)
+            except RuntimeUnavailable as exc:
+                broken.append(str(exc))
+                continue
+            return Runtime(name=name, path=path, version=v["version"], commit=v["commit"], spec=v["spec"])
+    if broken:
+        raise RuntimeUnavailable("no working OCI runtime: " + "; ".join(broken))
     raise RuntimeUnavailable(
         f"no usable OCI runtime found (tried {', '.join(names)}); install runc "
         "(Debian: apt-get install runc)"
