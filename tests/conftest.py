@@ -25,6 +25,34 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.skip(reason="needs root (namespaces, mounts, device nodes); run script/test as root"))
 
 
+_ENVIRONMENT = pytest.StashKey[dict]()
+
+
+def settings_in_environment() -> dict:
+    return {k: v for k, v in os.environ.items() if k.startswith(("BERTH_", "DJANGO_")) or k == "DATABASE_URL"}
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_setup(item):
+    # Before any fixture of the test (session ones included) is made.
+    item.stash[_ENVIRONMENT] = settings_in_environment()
+    return (yield)
+
+
+@pytest.hookimpl(wrapper=True, trylast=True)
+def pytest_runtest_teardown(item, nextitem):
+    """No test and no fixture leaves a Berth setting in the environment of the run: it would
+    change every later suite (BERTH_DEFAULT_NETWORK=none once did). Give settings to the
+    processes a test starts (their env), or use monkeypatch."""
+    result = yield
+    before = item.stash.get(_ENVIRONMENT, None)
+    if before is not None and settings_in_environment() != before:
+        now = settings_in_environment()
+        changed = sorted(k for k in before.keys() | now.keys() if before.get(k) != now.get(k))
+        raise AssertionError(f"this test or one of its fixtures left settings in os.environ: {changed}")
+    return result
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
