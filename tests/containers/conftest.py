@@ -115,7 +115,7 @@ def what_is_left(svc, engine_root: Path, cgroup_parent: str) -> dict:
         "sockets": entries("sockets"),
         # A namespace lives only while a process or a bind mount holds it: no process in our
         # cgroups and no mount under the root means no namespace of ours is left.
-        "processes": processes_mentioning(str(engine_root)) + processes_mentioning(cgroup_parent),
+        "processes": sorted(set(processes_mentioning(str(engine_root)) + processes_mentioning(cgroup_parent))),
         "cgroups": cgroups,
     }
     return {kind: found for kind, found in left.items() if found}
