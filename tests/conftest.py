@@ -53,21 +53,52 @@ def pytest_runtest_teardown(item, nextitem):
     return result
 
 
+def ephemeral_range() -> tuple[int, int]:
+    low, high = (int(x) for x in open("/proc/sys/net/ipv4/ip_local_port_range").read().split())
+    return low, high
+
+
+# Ports handed out in this run: never twice, so that two services started one after the
+# other (neither listening yet) cannot be given the same one.
+_handed_out: set[int] = set()
+
+# Below the kernel's ephemeral range, so that no outgoing connection (of this run or of
+# anything else on the host) takes the port between this check and the service's bind;
+# services above SERVICE_PORTS_FROM, containers' published ports (free_host_ports) below.
+SERVICE_PORTS_FROM = 20000
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A free 127.0.0.1 port for a service a test starts (Redis, a registry, PostgreSQL,
+    the web server): at random below the ephemeral range, free when checked, and never
+    handed out twice in this run. The service binds it itself; a service that can fail to
+    bind (another run took it meanwhile) is started again on a new port (RedisServer)."""
+    import random
+
+    low, _ = ephemeral_range()
+    for _ in range(500):
+        port = random.randrange(SERVICE_PORTS_FROM, low)
+        if port in _handed_out:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _handed_out.add(port)
+        return port
+    raise RuntimeError("no free loopback port below the ephemeral range")
 
 
 def free_host_ports(count: int = 1) -> int:
     """The first of ``count`` consecutive ports free on every address, for a container to
-    publish. Taken below the kernel's ephemeral range, so that no outgoing connection of
-    another test takes one of them between this check and the publish."""
+    publish. Taken below the kernel's ephemeral range (and below the services' ports), so
+    that no outgoing connection of another test takes one of them between this check and
+    the publish."""
     import random
 
-    low, _ = (int(x) for x in open("/proc/sys/net/ipv4/ip_local_port_range").read().split())
     for _ in range(200):
-        start = random.randint(10000, max(10001, low - count - 1))
+        start = random.randint(10000, SERVICE_PORTS_FROM - count - 1)
         held = []
         try:
             for port in range(start, start + count):
@@ -97,6 +128,13 @@ class RedisServer:
     """A private redis-server on a free loopback port, data in a temporary directory."""
 
     def __init__(self, workdir):
+        # Started again on a new port when it cannot bind the one it was given.
+        for _attempt in range(5):
+            if self._start(workdir):
+                return
+        raise RuntimeError("redis-server did not start")
+
+    def _start(self, workdir) -> bool:
         import subprocess
         import time
 
@@ -113,10 +151,12 @@ class RedisServer:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=1) as s:
                     s.sendall(b"PING\r\n")
                     if s.recv(16).startswith(b"+PONG"):
-                        break
+                        return True
             except OSError:
                 pass
-            if time.monotonic() > deadline or self.proc.poll() is not None:
+            if self.proc.poll() is not None:
+                return False  # most likely the port was taken meanwhile
+            if time.monotonic() > deadline:
                 self.stop()
                 raise RuntimeError("redis-server did not start")
             time.sleep(0.02)
