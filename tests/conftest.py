@@ -77,7 +77,7 @@ def free_port() -> int:
 
     low, _ = ephemeral_range()
     for _ in range(500):
-        port = random.randrange(SERVICE_PORTS_FROM, low)
+        port = random.SystemRandom().randrange(SERVICE_PORTS_FROM, low)
         if port in _handed_out:
             continue
         with socket.socket() as s:
@@ -98,7 +98,7 @@ def free_host_ports(count: int = 1) -> int:
     import random
 
     for _ in range(200):
-        start = random.randint(10000, SERVICE_PORTS_FROM - count - 1)
+        start = random.SystemRandom().randint(10000, SERVICE_PORTS_FROM - count - 1)
         held = []
         try:
             for port in range(start, start + count):
