@@ -174,6 +174,35 @@ class RedisServer:
                 self.proc.wait()
 
 
+def _session_registry(auth: bool):
+    import tempfile
+
+    from tests.engine.conftest import _start_registry, _stop
+
+    tmp = tempfile.mkdtemp(prefix="berth-registry-auth-" if auth else "berth-registry-")
+    proc = None
+    try:
+        proc, reg = _start_registry(__import__("pathlib").Path(tmp), auth=auth)
+        yield reg
+    finally:
+        if proc is not None:
+            _stop(proc)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def registry():
+    """The CNCF registry on loopback, one for the whole run (every suite shares it: give each
+    test a repository of its own)."""
+    yield from _session_registry(auth=False)
+
+
+@pytest.fixture(scope="session")
+def auth_registry():
+    """The same with htpasswd auth (tests.engine.conftest.USER / PASSWORD)."""
+    yield from _session_registry(auth=True)
+
+
 @pytest.fixture(scope="session")
 def redis_server(tmp_path_factory):
     server = RedisServer(tmp_path_factory.mktemp("redis"))

@@ -12,12 +12,12 @@ import os
 import secrets
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import ROOT, need_binary
+from tests.support.wait import wait_for
 
 
 @pytest.fixture(scope="session")
@@ -183,14 +183,8 @@ def unique():
 
 
 def poll(predicate, timeout: float = 20, interval: float = 0.02, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(interval)
+    """tests.support.wait.wait_for, with the container tests' shorter defaults."""
+    return wait_for(predicate, timeout=timeout, interval=interval, what=what)
 
 
 # -- networking: containers on real bridges (test_networking.py) ------------------------------------
