@@ -383,7 +383,9 @@ def cmd_ps(args):
                   file=sys.stderr)
             return 125
         filters.setdefault(k, []).append(v)
-    rows = svc.list(all=args.all or any(k in ("status", "exited") for k in filters), filters=filters)
+    # -n shows the last created in every state, as Docker's; so do status and exit filters.
+    rows = svc.list(all=args.all or bool(args.last) or any(k in ("status", "exited") for k in filters),
+                    filters=filters)
     if args.last:
         rows = rows[: args.last]
     print_containers(rows, args.format, quiet=args.quiet, no_trunc=args.no_trunc)

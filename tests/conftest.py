@@ -25,21 +25,80 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.skip(reason="needs root (namespaces, mounts, device nodes); run script/test as root"))
 
 
+_ENVIRONMENT = pytest.StashKey[dict]()
+
+
+def settings_in_environment() -> dict:
+    return {k: v for k, v in os.environ.items() if k.startswith(("BERTH_", "DJANGO_")) or k == "DATABASE_URL"}
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_setup(item):
+    # Before any fixture of the test (session ones included) is made.
+    item.stash[_ENVIRONMENT] = settings_in_environment()
+    return (yield)
+
+
+@pytest.hookimpl(wrapper=True, trylast=True)
+def pytest_runtest_teardown(item, nextitem):
+    """No test and no fixture leaves a Berth setting in the environment of the run: it would
+    change every later suite (BERTH_DEFAULT_NETWORK=none once did). Give settings to the
+    processes a test starts (their env), or use monkeypatch."""
+    result = yield
+    before = item.stash.get(_ENVIRONMENT, None)
+    if before is not None and settings_in_environment() != before:
+        now = settings_in_environment()
+        changed = sorted(k for k in before.keys() | now.keys() if before.get(k) != now.get(k))
+        raise AssertionError(f"this test or one of its fixtures left settings in os.environ: {changed}")
+    return result
+
+
+def ephemeral_range() -> tuple[int, int]:
+    low, high = (int(x) for x in open("/proc/sys/net/ipv4/ip_local_port_range").read().split())
+    return low, high
+
+
+# Ports handed out in this run: never twice, so that two services started one after the
+# other (neither listening yet) cannot be given the same one.
+_handed_out: set[int] = set()
+
+# Below the kernel's ephemeral range, so that no outgoing connection (of this run or of
+# anything else on the host) takes the port between this check and the service's bind;
+# services above SERVICE_PORTS_FROM, containers' published ports (free_host_ports) below.
+SERVICE_PORTS_FROM = 20000
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A free 127.0.0.1 port for a service a test starts (Redis, a registry, PostgreSQL,
+    the web server): at random below the ephemeral range, free when checked, and never
+    handed out twice in this run. The service binds it itself; a service that can fail to
+    bind (another run took it meanwhile) is started again on a new port (RedisServer)."""
+    import random
+
+    low, _ = ephemeral_range()
+    for _ in range(500):
+        port = random.SystemRandom().randrange(SERVICE_PORTS_FROM, low)
+        if port in _handed_out:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _handed_out.add(port)
+        return port
+    raise RuntimeError("no free loopback port below the ephemeral range")
 
 
 def free_host_ports(count: int = 1) -> int:
     """The first of ``count`` consecutive ports free on every address, for a container to
-    publish. Taken below the kernel's ephemeral range, so that no outgoing connection of
-    another test takes one of them between this check and the publish."""
+    publish. Taken below the kernel's ephemeral range (and below the services' ports), so
+    that no outgoing connection of another test takes one of them between this check and
+    the publish."""
     import random
 
-    low, _ = (int(x) for x in open("/proc/sys/net/ipv4/ip_local_port_range").read().split())
     for _ in range(200):
-        start = random.randint(10000, max(10001, low - count - 1))
+        start = random.SystemRandom().randint(10000, SERVICE_PORTS_FROM - count - 1)
         held = []
         try:
             for port in range(start, start + count):
@@ -69,6 +128,13 @@ class RedisServer:
     """A private redis-server on a free loopback port, data in a temporary directory."""
 
     def __init__(self, workdir):
+        # Started again on a new port when it cannot bind the one it was given.
+        for _attempt in range(5):
+            if self._start(workdir):
+                return
+        raise RuntimeError("redis-server did not start")
+
+    def _start(self, workdir) -> bool:
         import subprocess
         import time
 
@@ -85,10 +151,12 @@ class RedisServer:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=1) as s:
                     s.sendall(b"PING\r\n")
                     if s.recv(16).startswith(b"+PONG"):
-                        break
+                        return True
             except OSError:
                 pass
-            if time.monotonic() > deadline or self.proc.poll() is not None:
+            if self.proc.poll() is not None:
+                return False  # most likely the port was taken meanwhile
+            if time.monotonic() > deadline:
                 self.stop()
                 raise RuntimeError("redis-server did not start")
             time.sleep(0.02)
@@ -104,6 +172,35 @@ class RedisServer:
             except Exception:
                 self.proc.kill()
                 self.proc.wait()
+
+
+def _session_registry(auth: bool):
+    import tempfile
+
+    from tests.engine.conftest import _start_registry, _stop
+
+    tmp = tempfile.mkdtemp(prefix="berth-registry-auth-" if auth else "berth-registry-")
+    proc = None
+    try:
+        proc, reg = _start_registry(__import__("pathlib").Path(tmp), auth=auth)
+        yield reg
+    finally:
+        if proc is not None:
+            _stop(proc)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def registry():
+    """The CNCF registry on loopback, one for the whole run (every suite shares it: give each
+    test a repository of its own)."""
+    yield from _session_registry(auth=False)
+
+
+@pytest.fixture(scope="session")
+def auth_registry():
+    """The same with htpasswd auth (tests.engine.conftest.USER / PASSWORD)."""
+    yield from _session_registry(auth=True)
 
 
 @pytest.fixture(scope="session")

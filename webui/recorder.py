@@ -7,6 +7,13 @@ unacknowledged ones, left from a crash), writes each to the database and only
 then acknowledges it; then it sweeps: hosts that missed three heartbeats are
 marked offline.
 
+Each process reads as its own consumer (host name and pid), so two recorders never
+share a batch. A recorder that dies between reading and acknowledging leaves its
+entries pending under its own name, where nobody would read them again; so every
+turn also claims (XAUTOCLAIM) the group's entries left unacknowledged for
+``claim_idle_ms`` (30 s by default: far longer than any write takes) and records
+them as its own.
+
     recorder = Recorder.from_settings()
     recorder.handle({"type": "host.heartbeat", "host": "edge-1", "time": "...", "data": "{...}"})
     recorder.sweep()
@@ -45,10 +52,12 @@ def decode(entry: dict) -> dict:
 
 
 class Recorder:
-    def __init__(self, client: redis.Redis, stream: str, consumer: str | None = None):
+    def __init__(self, client: redis.Redis, stream: str, consumer: str | None = None,
+                 claim_idle_ms: int = 30_000):
         self.client = client
         self.stream = stream
         self.consumer = consumer or f"{socket.gethostname()}-{os.getpid()}"
+        self.claim_idle_ms = claim_idle_ms
         self.stopping = threading.Event()
 
     @classmethod
@@ -75,8 +84,21 @@ class Recorder:
                 out.append((entry_id.decode() if isinstance(entry_id, bytes) else entry_id, decode(fields)))
         return out
 
+    def claim_abandoned(self) -> int:
+        """Take over the entries another consumer read and never acknowledged (it died
+        in between); they become this consumer's pending entries. Returns how many."""
+        claimed, start = 0, "0-0"
+        while True:
+            answer = self.client.xautoclaim(self.stream, GROUP, self.consumer, self.claim_idle_ms,
+                                            start_id=start, count=100)
+            start = answer[0]
+            claimed += len(answer[1])
+            if start in (b"0-0", "0-0"):
+                return claimed
+
     def run_once(self, block_ms: int = 1000) -> int:
         """Read, record and acknowledge one batch; then sweep. Returns events handled."""
+        self.claim_abandoned()
         batch = self.read(pending=True, block_ms=0) or self.read(pending=False, block_ms=block_ms)
         for entry_id, event in batch:
             try:
@@ -86,7 +108,8 @@ class Recorder:
                 log.warning("malformed event %s set aside: %s", entry_id, exc)
                 self.set_aside(entry_id, event, exc)
             # Acknowledge only after the write (or a deliberate drop): a crash before
-            # this line leaves the entry pending, and the next start records it.
+            # this line leaves the entry pending, and the next recorder claims and
+            # records it (claim_abandoned).
             self.client.xack(self.stream, GROUP, entry_id)
         self.sweep()
         return len(batch)

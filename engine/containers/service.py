@@ -1532,7 +1532,15 @@ def summary(rec: dict) -> ContainerSummary:
 
 
 def matches(rec: dict, filters: dict[str, list[str]]) -> bool:
+    """Docker's rules: values of one key are alternatives, except ``label``, whose values
+    must all match; different keys must all match."""
     for key, values in filters.items():
+        if key == "label":
+            for v in values:
+                k, eq, val = v.partition("=")
+                if not (k in rec["Labels"] and (not eq or rec["Labels"][k] == val)):
+                    return False
+            continue
         ok = False
         for v in values:
             if key == "status":
@@ -1541,9 +1549,6 @@ def matches(rec: dict, filters: dict[str, list[str]]) -> bool:
                 ok = ok or v.lstrip("/") in rec["Name"]
             elif key == "id":
                 ok = ok or rec["Id"].startswith(v)
-            elif key == "label":
-                k, eq, val = v.partition("=")
-                ok = ok or (k in rec["Labels"] and (not eq or rec["Labels"][k] == val))
             elif key == "ancestor":
                 ok = ok or rec["Image"] == v or rec["Image"].removesuffix(":latest") == v.removesuffix(":latest") \
                     or rec["ImageId"].startswith(v) or rec["ImageId"].removeprefix("sha256:").startswith(v)

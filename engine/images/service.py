@@ -127,9 +127,19 @@ class ImageService:
             return None
         return LayerInfo(diff_id, data["size"], data["entries"])
 
+    def clear_abandoned_staging(self) -> None:
+        """Remove the staging directories of killed pulls: ``.new-<pid>-…`` whose process is
+        gone. A live process's (another pull at work) is never touched."""
+        for entry in self.layers_dir.iterdir():
+            parts = entry.name.split("-", 2)
+            if len(parts) == 3 and parts[0] == ".new" and parts[1].isdigit() and not _alive(int(parts[1])):
+                shutil.rmtree(entry, ignore_errors=True)
+
     @contextlib.contextmanager
     def staging(self):
-        """A fresh directory to build a layer in; removed unless it was renamed into place."""
+        """A fresh directory to build a layer in; removed unless it was renamed into place.
+        What killed pulls left is cleared first, so a kill leaves nothing for long."""
+        self.clear_abandoned_staging()
         tmp = Path(tempfile.mkdtemp(dir=self.layers_dir, prefix=f".new-{os.getpid()}-"))
         try:
             (tmp / "fs").mkdir(mode=0o755)
@@ -470,3 +480,13 @@ def _iso(ts: float) -> str:
     import datetime
 
     return datetime.datetime.fromtimestamp(ts, datetime.timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

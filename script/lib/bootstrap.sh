@@ -4,7 +4,8 @@
 #   bootstrap_venv         .venv with the project and its locked dependencies
 #
 # A second run is fast: dpkg-query answers for packages, and a stamp (the hash of
-# pyproject.toml and constraints.txt) tells whether .venv is current.
+# pyproject.toml and constraints.txt, and the extras installed) tells whether .venv is
+# current; the one stamp serves both scripts.
 
 BERTH_PYTHON="${BERTH_PYTHON:-python3}"
 
@@ -41,16 +42,26 @@ bootstrap_python_packages() {
 }
 
 bootstrap_venv() {
-    local extras="${1:-}" stamp want
+    # One stamp serves script/server and script/test: its first line is the hash of
+    # pyproject.toml and constraints.txt, its second the extras installed. A call is
+    # satisfied when the hash matches and every extra it asks for is there (script/server
+    # asks for none, so it reuses the .venv script/test made, and never reinstalls).
+    local extras="${1:-}" stamp hash have="" extra need=0
     bootstrap_python_packages
-    want="$(cat pyproject.toml constraints.txt | sha256sum | cut -c1-16)${extras}"
+    hash="$(cat pyproject.toml constraints.txt | sha256sum | cut -c1-16)"
     stamp=".venv/.berth-stamp"
-    if [ -x .venv/bin/python ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
-        return 0
+    if [ -x .venv/bin/python ] && [ -f "$stamp" ]; then
+        have="$(sed -n 2p "$stamp")"
+        for extra in ${extras//,/ }; do
+            case ",$have," in *",$extra,"*) ;; *) need=1 ;; esac
+        done
+        [ "$need" -eq 0 ] && [ "$(head -n1 "$stamp")" = "$hash" ] && return 0
+        # keep what is installed: a server's later run must not drop the test extras
+        extras="$(printf '%s\n' ${have//,/ } ${extras//,/ } | sort -u | paste -sd, -)"
     fi
     say "preparing .venv (Python packages from pyproject.toml, pinned by constraints.txt)"
     [ -x .venv/bin/python ] || "$BERTH_PYTHON" -m venv .venv
     .venv/bin/python -m pip install -q --upgrade pip
     .venv/bin/python -m pip install -q -c constraints.txt -e ".${extras:+[$extras]}"
-    echo "$want" > "$stamp"
+    printf '%s\n%s\n' "$hash" "$extras" > "$stamp"
 }

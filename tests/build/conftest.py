@@ -22,7 +22,6 @@ from engine.build.model import BuildOptions
 from engine.build.runner import RuntimeStepRunner, StepConfig
 from engine.images.service import ImageService
 from engine.images.settings import ImageSettings
-from tests.engine.conftest import registry  # noqa: F401  (a real registry on loopback, session-wide)
 
 BUSYBOX = Path("/bin/busybox")
 

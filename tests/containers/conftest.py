@@ -12,12 +12,12 @@ import os
 import secrets
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import ROOT, need_binary
+from tests.support.wait import wait_for
 
 
 @pytest.fixture(scope="session")
@@ -46,18 +46,99 @@ def containers(engine_root, cgroup_parent):
     from engine.containers.images import DirectoryImageSource
     from engine.containers.service import Containers
 
-    svc = Containers(engine_root, DirectoryImageSource(engine_root / "local-images"), cgroup_parent=cgroup_parent)
+    # A container made with no ``--network`` gets ``bridge``, as Docker's. The container tests that
+    # name none are about other things: they run with ``none`` (only ``lo``, nothing made on the
+    # host, as ``dockerd --bridge=none``), given to this service and to the CLI's processes only,
+    # never to the environment of the test run. Tests that want bridges use ``netlab``, which has
+    # its own bridge, table and address pool.
+    svc = Containers(engine_root, DirectoryImageSource(engine_root / "local-images"), cgroup_parent=cgroup_parent,
+                     default_network="none")
+    _session.update(containers=svc, engine_root=engine_root, cgroup_parent=cgroup_parent)
     yield svc
+    _session.clear()
     # Whatever is left (a test that failed half-way): remove it all, then the parent cgroup.
+    remove_everything(svc)
+    from engine.runtime.cgroups import leftovers, remove_parent
+
+    remove_parent(cgroup_parent)
+    assert leftovers(cgroup_parent) == [], "the containers' parent cgroup is left"
+
+
+# The session's engine, once a test has made it: the per-module check below looks at it.
+_session: dict = {}
+
+
+def remove_everything(svc) -> None:
     for rec in svc.store.all():
         try:
             svc.remove(rec["Id"], force=True, volumes=True)
         except Exception:
             pass
     svc.volumes.prune(all=True)
-    from engine.runtime.cgroups import remove_parent
 
-    remove_parent(cgroup_parent)
+
+def processes_mentioning(text: str) -> list[int]:
+    """Live processes whose command line or cgroup names ``text`` (conmon, hooks, container processes)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            if stat.rsplit(")", 1)[1].split()[0] == "Z":
+                continue
+            blob = (entry / "cmdline").read_bytes().decode(errors="replace") + (entry / "cgroup").read_text()
+        except OSError:
+            continue
+        if text in blob:
+            found.append(int(entry.name))
+    return found
+
+
+def what_is_left(svc, engine_root: Path, cgroup_parent: str) -> dict:
+    """Everything of the containers tests that may remain on the host, by kind; empty when clean."""
+    from engine.runtime.cgroups import hierarchies
+    from engine.runtime.rootfs import mounts_under
+
+    def entries(name):
+        d = engine_root / name
+        return sorted(p.name for p in d.iterdir()) if d.is_dir() else []
+
+    cgroups = [str(p) for h in hierarchies() if (h.mountpoint / cgroup_parent.strip("/")).is_dir()
+               for p in (h.mountpoint / cgroup_parent.strip("/")).iterdir() if p.is_dir()]
+    left = {
+        "records": svc.store.ids(),
+        "container dirs": [p for p in entries("containers") if (engine_root / "containers" / p).is_dir()],
+        "mounts": mounts_under(str(engine_root)),
+        "runtime state": entries("runtime"),
+        "exit files": entries("exits"),
+        "sockets": entries("sockets"),
+        # A namespace lives only while a process or a bind mount holds it: no process in our
+        # cgroups and no mount under the root means no namespace of ours is left.
+        "processes": sorted(set(processes_mentioning(str(engine_root)) + processes_mentioning(cgroup_parent))),
+        "cgroups": cgroups,
+    }
+    return {kind: found for kind, found in left.items() if found}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def nothing_left_after_the_module():
+    """After each module of container tests (in whatever order they run), nothing of theirs
+    remains: records, directories, mounts, runtime state, monitors, hooks, container
+    processes, cgroups. What is found is removed, then reported as this module's error."""
+    yield
+    svc = _session.get("containers")
+    if svc is None:
+        return  # no test of this module made the engine
+    engine_root, cgroup_parent = _session["engine_root"], _session["cgroup_parent"]
+    # Monitors and their exit hooks finish on their own, shortly after the last exit.
+    try:
+        poll(lambda: not what_is_left(svc, engine_root, cgroup_parent), timeout=15,
+             what="the module's containers, monitors and hooks to be gone")
+    except AssertionError:
+        left = what_is_left(svc, engine_root, cgroup_parent)
+        remove_everything(svc)
+        raise AssertionError(f"left behind by this module: {left}") from None
 
 
 class Cli:
@@ -65,7 +146,7 @@ class Cli:
 
     def __init__(self, root: Path, cgroup_parent: str):
         self.env = {**os.environ, "BERTH_ROOT": str(root), "BERTH_CGROUP_PARENT": cgroup_parent,
-                    "PYTHONPATH": ROOT}
+                    "BERTH_DEFAULT_NETWORK": "none", "PYTHONPATH": ROOT}
 
     def argv(self, *args: str) -> list[str]:
         return [sys.executable, "-m", "engine", *args]
@@ -102,32 +183,11 @@ def unique():
 
 
 def poll(predicate, timeout: float = 20, interval: float = 0.02, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(interval)
+    """tests.support.wait.wait_for, with the container tests' shorter defaults."""
+    return wait_for(predicate, timeout=timeout, interval=interval, what=what)
 
 
 # -- networking: containers on real bridges (test_networking.py) ------------------------------------
-
-
-@pytest.fixture(scope="session", autouse=True)
-def _containers_without_a_bridge_by_default():
-    """A container made with no ``--network`` gets ``bridge``, as Docker's. The container tests that
-    name none are about other things: they run with ``none`` (only ``lo``, nothing made on the host,
-    as ``dockerd --bridge=none``), through the engine's own setting. Tests that want bridges use
-    ``netlab``, which has its own bridge, table and address pool."""
-    old = os.environ.get("BERTH_DEFAULT_NETWORK")
-    os.environ["BERTH_DEFAULT_NETWORK"] = "none"
-    yield
-    if old is None:
-        os.environ.pop("BERTH_DEFAULT_NETWORK", None)
-    else:
-        os.environ["BERTH_DEFAULT_NETWORK"] = old
 
 
 class NetLab:

@@ -3,6 +3,7 @@ the death of every engine process."""
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import signal
@@ -13,11 +14,12 @@ import pytest
 
 from engine.runtime.monitor import pid_alive
 from engine.runtime.rootfs import mounts_under
-from tests.containers.conftest import poll
+from tests.containers.conftest import poll, processes_mentioning
 
 pytestmark = pytest.mark.root
 
 IMAGE = "busybox-test"
+F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
 TICKER = "i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.1; done"
 
 
@@ -150,8 +152,10 @@ def test_restart_policy_on_failure_2_restarts_twice_with_no_engine_process(cli, 
                and r["State"]["Status"] == "exited" and r, timeout=30, what="two restarts")
     assert rec["State"]["ExitCode"] == 1
     assert [r.data for r in containers.logs(name)] == [b"run\n"] * 3
-    time.sleep(0.5)
-    assert containers.store.load(rec["Id"])["RestartCount"] == 2
+    # No third run: once the last monitor and its exit hook are gone, nothing can restart it.
+    poll(lambda: processes_mentioning(rec["Id"]) == [], what="the monitor and its exit hook to finish")
+    rec = containers.store.load(rec["Id"])
+    assert rec["RestartCount"] == 2 and rec["State"]["Status"] == "exited"
 
 
 def test_restart_policy_always_is_not_applied_after_a_manual_stop(cli, containers, cleanup, unique):
@@ -159,17 +163,31 @@ def test_restart_policy_always_is_not_applied_after_a_manual_stop(cli, container
     run_detached(cli, cleanup, name, "--restart", "always", IMAGE, "sh", "-c", "sleep 0.2; exit 0")
     poll(lambda: containers.store.load(containers._find(name))["RestartCount"] >= 1, what="a restart")
     assert cli("stop", "-t", "1", name).returncode == 0
-    count = containers.store.load(containers._find(name))["RestartCount"]
-    time.sleep(0.6)
-    rec = containers.store.load(containers._find(name))
+    cid = containers._find(name)
+    count = containers.store.load(cid)["RestartCount"]
+    # The stop's exit hook has had its say once the monitor and the hook are gone.
+    poll(lambda: processes_mentioning(cid) == [], what="the monitor and its exit hook to finish")
+    rec = containers.store.load(cid)
     assert rec["State"]["Status"] == "exited" and rec["RestartCount"] == count
 
 
 def test_sigkill_of_the_cli_during_run_d_leaves_the_container_running_with_logs(cli, containers, cleanup, unique):
     name = unique("survivor")
     cleanup.append(name)
-    proc = cli.popen("run", "-d", "--name", name, IMAGE, "sh", "-c", TICKER, stdout=subprocess.DEVNULL,
+    # The CLI's stdout is a full pipe: it prints the id only after the start, and then blocks
+    # there, so the kill below certainly lands while it still runs, after it made the monitor.
+    read_end, write_end = os.pipe()
+    fcntl.fcntl(write_end, F_SETPIPE_SZ, 4096)
+    os.set_blocking(write_end, False)
+    try:
+        while True:
+            os.write(write_end, b"x" * 4096)
+    except BlockingIOError:
+        pass
+    os.set_blocking(write_end, True)
+    proc = cli.popen("run", "-d", "--name", name, IMAGE, "sh", "-c", TICKER, stdout=write_end,
                      stderr=subprocess.DEVNULL, start_new_session=True)
+    os.close(write_end)
 
     def started():
         try:
@@ -177,10 +195,11 @@ def test_sigkill_of_the_cli_during_run_d_leaves_the_container_running_with_logs(
         except Exception:
             return False
 
-    poll(started, interval=0.005, what="the container to start")
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGKILL)
+    poll(started, what="the container to start")
+    assert proc.poll() is None, "the CLI ended before the kill: the scenario did not happen"
+    os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
+    os.close(read_end)
     rec = containers.record(name)
     assert rec["State"]["Status"] == "running"
     assert pid_alive(rec["State"]["Pid"]) and pid_alive(rec["MonitorPid"])
@@ -205,10 +224,11 @@ def test_sigkill_of_the_monitors_starter_leaves_the_container_running_with_logs(
     assert containers.inspect(name)["State"]["Status"] == "exited"
 
 
-def test_kill_sends_the_signal_and_wait_prints_the_exit_code(cli, cleanup, unique):
+def test_kill_sends_the_signal_and_wait_prints_the_exit_code(cli, containers, cleanup, unique):
     name = unique("killme")
-    run_detached(cli, cleanup, name, IMAGE, "sh", "-c", "trap 'exit 42' USR1; while true; do sleep 0.05; done")
-    time.sleep(0.2)
+    run_detached(cli, cleanup, name, IMAGE, "sh", "-c",
+                 "trap 'exit 42' USR1; echo ready; while true; do sleep 0.05; done")
+    poll(lambda: [r.data for r in containers.logs(name)] == [b"ready\n"], what="the trap to be set")
     waiter = cli.popen("wait", name, stdout=subprocess.PIPE)
     assert cli("kill", "-s", "USR1", name).returncode == 0
     assert waiter.communicate(timeout=20)[0] == b"42\n"

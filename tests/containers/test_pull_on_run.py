@@ -4,10 +4,8 @@ loopback."""
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import pytest
@@ -16,23 +14,8 @@ from engine.containers.busybox_image import APPLETS, busybox_path
 from engine.errors import NotFound
 from engine.images.writer import build_image, layer_tar
 from tests.conftest import ROOT
-from tests.engine.conftest import _start_registry, _stop
 
 pytestmark = pytest.mark.root
-
-
-@pytest.fixture(scope="module")
-def registry():
-    """The CNCF registry on a free 127.0.0.1 port (the engine tests' own starter), for this module."""
-    tmp = Path(tempfile.mkdtemp(prefix="berth-registry-run-"))
-    proc = None
-    try:
-        proc, reg = _start_registry(tmp, auth=False)
-        yield reg
-    finally:
-        if proc is not None:
-            _stop(proc)
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -87,17 +88,35 @@ def test_a_read_only_rootfs_refuses_writes_but_tmpfs_takes_them(cli):
 def test_writes_stay_in_the_containers_own_layer_and_survive_a_restart(cli, containers, cleanup, unique):
     name = unique("layer")
     cleanup.append(name)
-    assert cli("run", "--name", name, IMAGE, "sh", "-c", "echo kept > /root/note").returncode == 0
+    # The command writes only when the file is missing, and prints what it found: the
+    # second start reads the first run's file through the restarted container.
+    script = "if [ -e /root/note ]; then cat /root/note; else echo kept > /root/note; echo wrote; fi"
+    first = cli("run", "--name", name, IMAGE, "sh", "-c", script)
+    assert (first.returncode, first.stdout) == (0, b"wrote\n"), first.stderr
     rec = containers.record(name)
     upper = containers.store.path(rec["Id"]) / "upper" / "root" / "note"
     assert upper.read_text() == "kept\n"
-    out = cli("start", "-a", name)
-    assert out.returncode == 0
-    assert not (engine_root_layers(containers) / "0" / "root" / "note").exists()
+    again = cli("start", "-a", name)
+    assert (again.returncode, again.stdout) == (0, b"kept\n"), again.stderr
+    assert upper.read_text() == "kept\n"
+    # ... and nothing of it reached the image's layers, which other containers share.
+    layers = [Path(p) for p in containers.record(name)["Layers"]]
+    assert layers and all(layer.is_dir() for layer in layers)
+    assert [layer for layer in layers if (layer / "root" / "note").exists()] == []
 
 
-def engine_root_layers(containers):
-    return containers.root / "local-images" / IMAGE / "layers"
+def test_with_berth_default_network_unset_a_container_gets_the_bridge_as_dockers(
+        containers, engine_root, monkeypatch):
+    from engine.containers.images import DirectoryImageSource
+    from engine.containers.service import Containers
+
+    monkeypatch.delenv("BERTH_DEFAULT_NETWORK", raising=False)
+    unset = Containers(engine_root, DirectoryImageSource(engine_root / "local-images"),
+                       cgroup_parent=containers.cgroup_parent)
+    assert unset.default_network == "bridge"
+    monkeypatch.setenv("BERTH_DEFAULT_NETWORK", "none")
+    assert Containers(engine_root, DirectoryImageSource(engine_root / "local-images"),
+                      cgroup_parent=containers.cgroup_parent).default_network == "none"
 
 
 def test_init_runs_as_pid_one_and_reaps(cli):

@@ -133,26 +133,8 @@ def _stop(proc: subprocess.Popen) -> None:
         proc.wait()
 
 
-@pytest.fixture(scope="session")
-def registry():
-    tmp = Path(tempfile.mkdtemp(prefix="berth-registry-"))
-    proc, reg = _start_registry(tmp, auth=False)
-    try:
-        yield reg
-    finally:
-        _stop(proc)
-        shutil.rmtree(tmp, ignore_errors=True)
-
-
-@pytest.fixture(scope="session")
-def auth_registry():
-    tmp = Path(tempfile.mkdtemp(prefix="berth-registry-auth-"))
-    proc, reg = _start_registry(tmp, auth=True)
-    try:
-        yield reg
-    finally:
-        _stop(proc)
-        shutil.rmtree(tmp, ignore_errors=True)
+# The session's registries, ``registry`` and ``auth_registry``, are fixtures of tests/conftest.py:
+# one of each for the whole run, whichever suite asks first.
 
 
 @pytest.fixture

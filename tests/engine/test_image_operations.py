@@ -160,26 +160,42 @@ def test_load_reads_skopeo_docker_archive_and_oci_archive(engine, tmp_path, busy
 
 
 def test_a_pull_killed_mid_layer_leaves_no_image_and_the_next_pull_succeeds(engine_root, registry, repo, settings):
-    image = build_image([layer_tar({"big": os.urandom(40_000_000)})], compression="none")
+    from tests.support.stalling_proxy import StallingProxy
+    from tests.support.wait import wait_for
+
+    size = 40_000_000
+    image = build_image([layer_tar({"big": os.urandom(size)})], compression="none")
     registry.push(repo, "big", image)
-    ref = f"{registry.host}/{repo}:big"
-    proc = subprocess.Popen([sys.executable, "-m", "engine", "--root", str(engine_root), "pull", "-q", ref],
-                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        layers = engine_root / "layers"
-        while proc.poll() is None and not (layers.exists() and any(layers.glob(".new-*/fs/big"))):
-            pass  # poll until the layer is half-written
-        proc.kill()
-    finally:
-        proc.wait()
+    upstream = int(registry.host.rsplit(":", 1)[1])
+    layers = engine_root / "layers"
+
+    def half_written():
+        return [p.stat().st_size for p in layers.glob(".new-*/fs/big")] if layers.exists() else []
+
+    # The proxy lets 8 MiB of the layer through and then holds the rest back: the pull is
+    # certainly in the middle of the layer when it is killed.
+    with StallingProxy(upstream, f"/blobs/{image.layers[0].digest}".encode(), after=8 << 20) as proxy:
+        ref = f"127.0.0.1:{proxy.port}/{repo}:big"
+        proc = subprocess.Popen([sys.executable, "-m", "engine", "--root", str(engine_root), "pull", "-q", ref],
+                                cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            assert proxy.stalled.wait(60), "the pull never reached the middle of the layer"
+            written = wait_for(lambda: [n for n in half_written() if n > 0], timeout=30,
+                               what="the layer to be partly written")
+            assert proc.poll() is None, "the pull ended before the kill"
+            proc.kill()
+        finally:
+            proc.wait()
+    assert 0 < written[0] < size
+    assert proc.returncode == -9
 
     from engine.api import Engine
 
     engine = Engine(engine_root, settings=settings)
     assert engine.list_images() == []
-    assert engine.pull(ref).image_id == image.id
-    engine.prune_images()
-    assert world(engine_root)["tmp"] == [] and not any(p.name.startswith(".new-") for p in (engine_root / "layers").iterdir())
+    assert engine.pull(f"{registry.host}/{repo}:big").image_id == image.id
+    assert (engine.layer_stack(image.id)[0] / "big").stat().st_size == size
+    assert half_written() == [], "the next pull clears what the killed one left"
 
 
 def test_the_command_line_pulls_lists_inspects_and_removes(engine_root, registry, repo):

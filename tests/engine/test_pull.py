@@ -237,6 +237,26 @@ def test_a_mirror_serves_docker_hub_names(engine, registry, settings):
     assert (engine.layer_stack("berth-mirror-test")[0] / "mirrored").read_bytes() == b"yes"
 
 
+@pytest.mark.parametrize("retries", [0, 2])
+@pytest.mark.parametrize("failure", ["503", "dropped connection"])
+def test_a_failing_registry_is_asked_exactly_one_plus_retries_times_then_reported(engine, settings, retries, failure):
+    from tests.support.counting_server import CountingServer
+
+    def answer(path):
+        if path == "/v2/":
+            return 200, b"{}"
+        return (503, b"busy") if failure == "503" else None
+
+    settings.retries = retries
+    settings.retry_backoff = 0.01
+    with CountingServer(answer) as server:
+        with pytest.raises(RegistryError, match="failed|503"):
+            engine.pull(f"127.0.0.1:{server.port}/nobody/home:1")
+    # Counted where it matters, at the registry: every retry was a request that reached it.
+    assert server.count("GET", "/v2/nobody/home/manifests/1") == 1 + retries
+    assert engine.list_images() == []
+
+
 def test_an_unreachable_registry_is_retried_then_reported(engine, settings):
     from tests.conftest import free_port
 

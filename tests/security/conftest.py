@@ -19,7 +19,7 @@ import pytest
 from engine.fs import resolve
 
 # Fixtures shared with the suites whose parts these tests attack.
-from tests.engine.conftest import engine, engine_root, registry, repo, settings  # noqa: F401
+from tests.engine.conftest import engine, engine_root, repo, settings  # noqa: F401
 from tests.build.conftest import build, context, svc, work  # noqa: F401
 
 

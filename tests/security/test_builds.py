@@ -137,6 +137,7 @@ def test_add_of_a_fifo_and_a_fifo_dockerfile_never_block(build, context, svc):
     assert "Dockerfile" in str(outcome.get("error")) and "FIFO" in str(outcome.get("error")), outcome
 
 
+@pytest.mark.root  # owners are root only when the build runs as root
 def test_copy_of_a_directory_makes_a_missing_destination_0755_root_and_keeps_an_existing_one(build, context, svc,
                                                                                                work):
     ctx = context("FROM scratch\nCOPY tree/tmp/ /tmp/\nCOPY . /ctx/\nCOPY --chown=1000:1000 sub/ /owned/\n",

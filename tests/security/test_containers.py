@@ -22,7 +22,7 @@ from engine.errors import EngineError, InvalidArgument, UnsafeContent
 from engine.images.unpack import unpack
 from engine.images.writer import layer_tar
 from tests.containers.conftest import (  # noqa: F401  (the container suite's own root, cgroup and helpers)
-    _containers_without_a_bridge_by_default, cgroup_parent, cleanup, cli, containers, engine_root)
+    cgroup_parent, cleanup, cli, containers, engine_root)
 
 pytestmark = [pytest.mark.integration, pytest.mark.root]
 

@@ -80,37 +80,79 @@ def test_a_backlog_heartbeat_older_than_the_deadline_leaves_the_host_offline(rec
     assert Host.objects.get(name="edge-1").state == HostState.OFFLINE
 
 
-def test_a_database_error_leaves_the_batch_unacknowledged_and_the_recorder_goes_on(transactional_db, monkeypatch):
-    """The stream is real Redis in integration; here a stand-in client answers the calls
-    run() makes, so that the failing write can be injected."""
+@pytest.fixture
+def stream(redis_server):
+    """A real Redis stream, emptied before and after."""
+    import redis
+
+    client = redis.Redis.from_url(redis_server.url(2))
+    client.flushdb()
+    yield client
+    client.flushdb()
+    client.close()
+
+
+def add_heartbeat(stream, name="edge-1"):
+    return stream.xadd("events", {"type": "host.heartbeat", "host": name, "time": repr(time.time()),
+                                  "data": json.dumps({"facts": dict(FACTS, name=name), "heartbeat_seconds": 1.0})})
+
+
+def pending(stream):
+    return stream.xpending("events", "recorder")["pending"]
+
+
+def test_an_entry_read_by_a_recorder_that_died_before_acknowledging_is_recorded_once_by_the_next(db, stream):
+    dead = Recorder(stream, "events", consumer="dead-host-1234")
+    dead.ensure_group()
+    add_heartbeat(stream)
+    # It read the entry (the stream now counts it as delivered to "dead-host-1234") and
+    # died before writing and acknowledging it.
+    assert [event["host"] for _id, event in dead.read(pending=False, block_ms=100)] == ["edge-1"]
+    assert pending(stream) == 1 and not Host.objects.filter(name="edge-1").exists()
+
+    successor = Recorder(stream, "events", consumer="new-host-5678", claim_idle_ms=0)
+    handled = []
+    real = successor.handle
+    successor.handle = lambda event: (handled.append(event["host"]), real(event))
+    successor.ensure_group()
+    assert successor.run_once(block_ms=100) == 1
+    assert Host.objects.get(name="edge-1").state == HostState.ONLINE
+    assert pending(stream) == 0
+    assert successor.run_once(block_ms=100) == 0
+    assert handled == ["edge-1"]
+
+
+def test_a_live_recorders_fresh_entries_are_not_claimed_by_another(db, stream):
+    busy = Recorder(stream, "events", consumer="busy")
+    busy.ensure_group()
+    add_heartbeat(stream)
+    assert len(busy.read(pending=False, block_ms=100)) == 1
+    other = Recorder(stream, "events", consumer="other")  # the default: 30 s idle before a claim
+    assert other.run_once(block_ms=100) == 0
+    assert not Host.objects.filter(name="edge-1").exists()
+    assert len(busy.read(pending=True, block_ms=0)) == 1
+
+
+def test_a_database_error_leaves_the_entry_unacknowledged_and_the_recorder_records_it_next_turn(
+        transactional_db, stream, monkeypatch):
     from django.db import OperationalError
 
-    acked = []
-    entry = ("1-0", {"type": "host.heartbeat", "host": "edge-1", "time": repr(time.time()),
-                     "data": json.dumps({"facts": FACTS, "heartbeat_seconds": 1.0})})
-
-    class Stream:
-        def xgroup_create(self, *a, **k):
-            pass
-
-        def xreadgroup(self, group, consumer, streams, count, block):
-            return [("s", [entry])] if not acked else []
-
-        def xack(self, stream, group, entry_id):
-            acked.append(entry_id)
-            recorder.stopping.set()
-
-    recorder = Recorder(client=Stream(), stream="s")
+    recorder = Recorder(stream, "events", consumer="only")
+    recorder.ensure_group()
+    entry_id = add_heartbeat(stream)
     real = recorder.handle
     calls = []
 
     def flaky(event):
-        calls.append(event)
+        calls.append(event["host"])
         if len(calls) == 1:
             raise OperationalError("database table is locked")
         real(event)
+        recorder.stopping.set()
 
     monkeypatch.setattr(recorder, "handle", flaky)
     recorder.run()
-    assert len(calls) == 2 and acked == ["1-0"]
+    assert calls == ["edge-1", "edge-1"]
+    assert pending(stream) == 0 and stream.xlen("events") == 1
+    assert stream.xrange("events")[0][0] == entry_id
     assert Host.objects.get(name="edge-1").state == HostState.ONLINE
