@@ -44,7 +44,7 @@ from pyroute2.netlink.exceptions import NetlinkError
 
 from engine import events
 from engine.errors import Conflict, EngineError, InvalidArgument, NotFound, Unsupported
-from engine.network import firewall, ipam, links, names, netns, ports as portspec
+from engine.network import firewall, host_forward, ipam, links, names, netns, ports as portspec
 from engine.network.model import (Endpoint, Network, NetworkRequest, NetworkSetup, PortBinding, PruneResult,
                                   ReconcileResult, Sandbox)
 from engine.network.settings import NetworkSettings
@@ -179,11 +179,12 @@ class Networks:
             network = self._find_network(nid)
             try:
                 self._bring_up(network)
-                self._sync_firewall()
+                self._sync_firewall(hosts_forward=True)
             except BaseException:
                 with self.state.transaction() as db:
                     db.execute("DELETE FROM networks WHERE id=?", (nid,))
-                links.delete_link(bridge)
+                if links.marked(bridge, links.alias(self.tag, "net", nid)):
+                    links.delete_link(bridge)  # never a bridge of that name that was refused
                 self._sync_firewall_quietly()
                 raise
         events.network(self.root, "create", network)
@@ -193,6 +194,8 @@ class Networks:
         try:
             made = links.ensure_bridge(network.bridge, network.gateway, ipaddress.ip_network(network.subnet).prefixlen,
                                        network.mtu, links.alias(self.tag, "net", network.id))
+        except links.BridgeTaken as e:
+            raise Conflict(f"network {network.name}: {e}") from None
         except NetlinkError as e:
             raise EngineError(f"could not set up the bridge {network.bridge} of network {network.name}: "
                               f"{os.strerror(e.code)}") from e
@@ -232,8 +235,9 @@ class Networks:
                 raise Conflict(f"error while removing network {network.name}: it has active endpoints ({ids})")
             with self.state.transaction() as db:
                 db.execute("DELETE FROM networks WHERE id=?", (network.id,))
-            self._sync_firewall()
-            links.delete_link(network.bridge)
+            self._sync_firewall(hosts_forward=True)
+            if links.marked(network.bridge, links.alias(self.tag, "net", network.id)):
+                links.delete_link(network.bridge)
         events.network(self.root, "destroy", network)
         return network.name
 
@@ -418,8 +422,12 @@ class Networks:
                            (eid, net.id, container_id, ifname, host_ifname, address, mac, dumps(list(aliases)),
                             "creating", seq))
             try:
-                if not links.exists(net.bridge) and self._bring_up(net):
-                    self._sync_firewall()  # the default bridge is made on first use, and again after a reboot
+                prefix = ipaddress.ip_network(net.subnet).prefixlen
+                if not links.bridge_matches(net.bridge, net.gateway, prefix, links.alias(self.tag, "net", net.id)):
+                    # the default bridge is made on first use, and again after a reboot; a bridge of the
+                    # name that is not this network's is repaired or refused (never used as it is)
+                    self._bring_up(net)
+                    self._sync_firewall(hosts_forward=True)
                 links.make_veth(host_ifname, peer=ifname, netns_path=Path(row["path"]), bridge=net.bridge,
                                 mtu=net.mtu, link_alias=links.alias(self.tag, "ep", eid), mac=mac, ip=address,
                                 prefix_len=ipaddress.ip_network(net.subnet).prefixlen,
@@ -736,16 +744,21 @@ class Networks:
 
     # -- firewall and recovery ---------------------------------------------------
 
-    def _sync_firewall(self) -> None:
+    def _sync_firewall(self, hosts_forward: bool = False) -> None:
+        """Berth's table from the records; with hosts_forward (the networks changed), also the accept
+        rules where the host's FORWARD chain drops (``host_forward``): they do not depend on ports,
+        so publishing a port never pays for looking at the host's chains."""
         networks = [self._network(r) for r in self.state.all("SELECT * FROM networks")]
         bindings = [PortBinding(container_port=r["container_port"], proto=r["proto"], host_ip=r["host_ip"],
                                 host_port=r["host_port"], container_id=r["container_id"], target_ip=r["target_ip"])
                     for r in self.state.all("SELECT * FROM ports")]
         firewall.apply(self.settings.firewall_table, networks, bindings)
+        if hosts_forward:
+            host_forward.sync(self.settings.firewall_table, networks)
 
     def _sync_firewall_quietly(self) -> None:
         try:
-            self._sync_firewall()
+            self._sync_firewall(hosts_forward=True)
         except EngineError:
             pass
 
@@ -779,12 +792,18 @@ class Networks:
                 removed_eps.append(ep["id"])
             # 2. bridges of the records, back after a reboot
             ours = {name for name, _, _ in links.tagged_links(self.tag)}
+            refused = []
             for net in self.list():
                 bridge_there = net.bridge in ours
                 used = self.state.one("SELECT 1 FROM endpoints WHERE network_id=?", net.id)
-                if not bridge_there and (used or not net.default):
-                    self._bring_up(net)
-                    restored.append(net.bridge)
+                if bridge_there or used or not net.default or links.exists(net.bridge):
+                    try:
+                        made = self._bring_up(net)  # also repairs a bridge of ours with a wrong address
+                    except Conflict as e:
+                        refused.append(str(e))
+                        continue
+                    if made and not bridge_there:
+                        restored.append(net.bridge)
             # 3. links of ours that no record holds
             ready = {r["id"]: r["host_ifname"] for r in self.state.all("SELECT id, host_ifname FROM endpoints")}
             nets = {r["id"] for r in self.state.all("SELECT id FROM networks")}
@@ -800,10 +819,10 @@ class Networks:
                         netns.remove(entry)
                         removed_ns.append(entry.name)
             # 5. the rules, from the records
-            self._sync_firewall()
+            self._sync_firewall(hosts_forward=True)
             self._refresh_names({r["id"] for r in self.state.all("SELECT id FROM networks")})
         return ReconcileResult(removed_links=removed_links, removed_namespaces=removed_ns,
-                               removed_endpoints=removed_eps, restored_bridges=restored)
+                               removed_endpoints=removed_eps, restored_bridges=restored, refused_bridges=refused)
 
     def destroy_everything(self) -> None:
         """Remove every sandbox, network (the default bridge too) and rule of this root. For tests
@@ -812,9 +831,11 @@ class Networks:
             self.remove_sandbox(row["container_id"])
         with self.state.locked():
             for net in self.list():
-                links.delete_link(net.bridge)
+                if links.marked(net.bridge, links.alias(self.tag, "net", net.id)):
+                    links.delete_link(net.bridge)  # only our own: a refused bridge is somebody else's
             with self.state.transaction() as db:
                 db.execute("DELETE FROM networks")
             firewall.apply(self.settings.firewall_table, [], [])
+            host_forward.sync(self.settings.firewall_table, [])
             for name, _, _ in links.tagged_links(self.tag):
                 links.delete_link(name)
