@@ -58,8 +58,13 @@ class FirewallError(EngineError):
     pass
 
 
-def render(table: str, networks: list[Network], ports: list[PortBinding]) -> str:
-    """The nft script that replaces the table (or removes it when there is nothing to hold)."""
+def render(table: str, networks: list[Network], ports: list[PortBinding], quiet: list[str] = ()) -> str:
+    """The nft script that replaces the table (or removes it when there is nothing to hold).
+
+    quiet: the interfaces that did not forward before Berth turned net.ipv4.ip_forward on; forwarding
+    from one of them to another stays dropped, so the host does not become a router between its
+    other interfaces because of Berth (what Docker does with a FORWARD policy of DROP, kept here to
+    the interfaces it concerns: a bridge made later by Docker or libvirt forwards as they set up)."""
     head = f"table ip {table} {{}}\ndelete table ip {table}\n"
     if not networks:
         return head
@@ -97,6 +102,10 @@ def render(table: str, networks: list[Network], ports: list[PortBinding]) -> str
         elif others:
             names = ", ".join(f'"{b}"' for b in others)
             fwd.append(f'    iifname "{n.bridge}" oifname {{ {names} }} drop')
+    quiet = [q for q in quiet if q not in bridges]
+    if quiet:
+        names = ", ".join(f'"{q}"' for q in quiet)
+        fwd.append(f"    iifname {{ {names} }} oifname {{ {names} }} drop")
     lines.append("  chain forward {\n    type filter hook forward priority filter; policy accept;\n"
                  + "\n".join(fwd) + ("\n" if fwd else "") + "  }")
     lines.append("}")
@@ -196,11 +205,11 @@ def backend() -> str:
     raise Unsupported("neither nftables nor iptables is installed (Debian package nftables)")
 
 
-def apply(table: str, networks: list[Network], ports: list[PortBinding]) -> None:
+def apply(table: str, networks: list[Network], ports: list[PortBinding], quiet: list[str] = ()) -> None:
     if backend() == "iptables":
-        iptables_apply(table, networks, ports)
+        iptables_apply(table, networks, ports, quiet)
     else:
-        run(render(table, networks, ports))
+        run(render(table, networks, ports, quiet))
 
 
 # -- iptables, for hosts that only have it -------------------------------------------------------
@@ -225,7 +234,7 @@ def iptables_jumps(table: str) -> list[tuple[str, str, list[str]]]:
             ("nat", "POSTROUTING", ["-j", c["post"]]), ("filter", "FORWARD", ["-j", c["fwd"]])]
 
 
-def iptables_render(table: str, networks: list[Network], ports: list[PortBinding]) -> str:
+def iptables_render(table: str, networks: list[Network], ports: list[PortBinding], quiet: list[str] = ()) -> str:
     """The input of ``iptables-restore --noflush`` that refills Berth's chains."""
     c = iptables_chains(table)
     nat = ["*nat", f":{c['ports']} - [0:0]", f":{c['post']} - [0:0]"]
@@ -247,6 +256,11 @@ def iptables_render(table: str, networks: list[Network], ports: list[PortBinding
         for other in networks:
             if other.bridge != n.bridge:
                 filt.append(f"-A {c['fwd']} -i {n.bridge} -o {other.bridge} -j DROP")
+    bridges = {n.bridge for n in networks}
+    quiet = [q for q in quiet if q not in bridges]
+    for a in quiet:
+        for b in quiet:
+            filt.append(f"-A {c['fwd']} -i {a} -o {b} -j DROP")
     raw = ["*raw", f":{c['guard']} - [0:0]"]
     for n in networks:
         raw.append(f"-A {c['guard']} -i {n.bridge} -d 127.0.0.0/8 -j DROP")
@@ -262,7 +276,7 @@ def _iptables(*argv: str, check: bool = True) -> subprocess.CompletedProcess:
     return done
 
 
-def iptables_apply(table: str, networks: list[Network], ports: list[PortBinding]) -> None:
+def iptables_apply(table: str, networks: list[Network], ports: list[PortBinding], quiet: list[str] = ()) -> None:
     chains = iptables_chains(table)
     if not networks:
         for tbl, chain, rule in iptables_jumps(table):
@@ -274,7 +288,7 @@ def iptables_apply(table: str, networks: list[Network], ports: list[PortBinding]
                 _iptables("-t", tbl, "-X", name, check=False)
         return
     binary = shutil.which("iptables-restore") or "/usr/sbin/iptables-restore"
-    done = subprocess.run([binary, "-w", "--noflush"], input=iptables_render(table, networks, ports),
+    done = subprocess.run([binary, "-w", "--noflush"], input=iptables_render(table, networks, ports, quiet),
                           capture_output=True, text=True)
     if done.returncode != 0:
         raise FirewallError(f"iptables refused Berth's rules: {done.stderr.strip()}")

@@ -208,12 +208,30 @@ def ensure_bridge(name: str, gateway: str, prefix_len: int, mtu: int, link_alias
     return made
 
 
-def enable_ip_forward() -> None:
+def enable_ip_forward() -> list[str] | None:
+    """Turn net.ipv4.ip_forward on. Returns None when it was on already, else the interfaces that did
+    not forward until now (the kernel turns forwarding on for every interface at once): Berth's
+    firewall keeps forwarding between those off, as it was (see ``firewall.render``)."""
     path = "/proc/sys/net/ipv4/ip_forward"
     with open(path) as f:
         if f.read().strip() == "1":
-            return
+            return None
+    quiet = []
+    for name in sorted(os.listdir("/proc/sys/net/ipv4/conf")):
+        if name in ("all", "default"):
+            continue
+        try:
+            with open(f"/proc/sys/net/ipv4/conf/{name}/forwarding") as f:
+                if f.read().strip() == "0":
+                    quiet.append(name)
+        except OSError:
+            continue  # gone meanwhile
     _sysctl(path, "1")
+    return quiet
+
+
+def disable_ip_forward() -> None:
+    _sysctl("/proc/sys/net/ipv4/ip_forward", "0")
 
 
 def delete_link(name: str) -> bool:

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import datetime
 import ipaddress
+import json
 import os
 import re
 import secrets
@@ -200,8 +201,26 @@ class Networks:
             raise EngineError(f"could not set up the bridge {network.bridge} of network {network.name}: "
                               f"{os.strerror(e.code)}") from e
         if self.settings.enable_ip_forward and not network.internal:
-            links.enable_ip_forward()
+            quiet = links.enable_ip_forward()
+            if quiet is not None:  # Berth turned it on: what did not forward until now stays so (the
+                self._write_record(quiet)  # callers apply the firewall next)
         return made
+
+    @property
+    def _ip_forward_record(self) -> Path:
+        return self.root / "network" / "ip_forward.json"
+
+    def _write_record(self, quiet: list[str]) -> None:
+        tmp = self._ip_forward_record.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"quiet": quiet}) + "\n")
+        tmp.rename(self._ip_forward_record)
+
+    def _quiet_interfaces(self) -> list[str]:
+        """The interfaces that did not forward before Berth turned ip_forward on (none when it did not)."""
+        try:
+            return list(json.loads(self._ip_forward_record.read_text())["quiet"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return []
 
     def list(self, filters: dict[str, list[str]] | None = None) -> list[Network]:
         found = [self._network(r) for r in self.state.all("SELECT * FROM networks ORDER BY is_default DESC, name")]
@@ -404,7 +423,11 @@ class Networks:
                                       f"not {sandbox_path}")
             if self.state.one("SELECT 1 FROM endpoints WHERE network_id=? AND container_id=?", net.id, container_id):
                 raise Conflict(f"container {container_id[:12]} is already connected to network {net.name}")
-            mine = self.state.all("SELECT ifname FROM endpoints WHERE container_id=?", container_id)
+            mine = self.state.all("SELECT e.ifname, n.internal FROM endpoints e JOIN networks n ON n.id=e.network_id "
+                                  "WHERE e.container_id=?", container_id)
+            # the default route goes through the first network that reaches out; an internal network
+            # gives none, as in Docker (no route out at all, not only a firewall that drops it)
+            routed = net.internal or any(not r["internal"] for r in mine)
             used_ifnames = {r["ifname"] for r in mine}
             ifname = next(f"eth{i}" for i in range(len(used_ifnames) + 1) if f"eth{i}" not in used_ifnames)
             used = {r["ip"]: r["container_id"]
@@ -431,7 +454,7 @@ class Networks:
                 links.make_veth(host_ifname, peer=ifname, netns_path=Path(row["path"]), bridge=net.bridge,
                                 mtu=net.mtu, link_alias=links.alias(self.tag, "ep", eid), mac=mac, ip=address,
                                 prefix_len=ipaddress.ip_network(net.subnet).prefixlen,
-                                gateway=None if mine else net.gateway)
+                                gateway=None if routed else net.gateway)
             except BaseException as e:
                 with self.state.transaction() as db:
                     db.execute("DELETE FROM endpoints WHERE id=?", (eid,))
@@ -463,7 +486,7 @@ class Networks:
                 db.execute("DELETE FROM endpoints WHERE id=?", (ep["id"],))
             if had_ports:
                 self._sync_firewall()
-            rest = self.endpoints(container_id)
+            rest = [ep for ep in self.endpoints(container_id) if not self._find_network(ep.network_id).internal]
             sandbox = self._sandbox_row(container_id)
             if rest and sandbox and sandbox["path"]:
                 # the default route left with the interface: the next network's gateway takes it
@@ -752,7 +775,7 @@ class Networks:
         bindings = [PortBinding(container_port=r["container_port"], proto=r["proto"], host_ip=r["host_ip"],
                                 host_port=r["host_port"], container_id=r["container_id"], target_ip=r["target_ip"])
                     for r in self.state.all("SELECT * FROM ports")]
-        firewall.apply(self.settings.firewall_table, networks, bindings)
+        firewall.apply(self.settings.firewall_table, networks, bindings, self._quiet_interfaces() if networks else [])
         if hosts_forward:
             host_forward.sync(self.settings.firewall_table, networks)
 
@@ -837,5 +860,8 @@ class Networks:
                 db.execute("DELETE FROM networks")
             firewall.apply(self.settings.firewall_table, [], [])
             host_forward.sync(self.settings.firewall_table, [])
+            if self._ip_forward_record.exists():  # Berth turned it on: it goes back off with the last network
+                links.disable_ip_forward()
+                self._ip_forward_record.unlink()
             for name, _, _ in links.tagged_links(self.tag):
                 links.delete_link(name)
