@@ -10,6 +10,7 @@ namespace and goes with it. Traffic goes only to the namespaces and sandboxes ma
 from __future__ import annotations
 
 import ipaddress
+import os
 import shutil
 import subprocess
 
@@ -106,15 +107,14 @@ def test_networks_work_where_forward_drops_and_the_host_is_left_as_it_was(island
     nets.publish("bbbb0001", ["8080:80"])
     a_path, _ = client(island, "aaaa0001", "web")
     c_path, _ = client(island, "cccc0001", "other")
-    chain = host_forward.chain(nets.settings.firewall_table)
-    rules = subprocess.run([ipt, "-w", "-S", "FORWARD"], capture_output=True, text=True, check=True).stdout
-    assert rules.splitlines()[:2] == ["-P FORWARD DROP", f"-A FORWARD -j {chain}"]
-
     assert island.get(a_path, b_ip) == "from-b"               # within a user network
     assert island.get(a_path, f"{HOST_IP}:8080") == "from-b"       # a published port
     assert island.get(island.outside, f"{HOST_IP}:8080") == "from-b"  # ... from outside
     assert island.get(a_path, OUTSIDE_IP) == "outside"        # to the outside
     assert island.get(c_path, b_ip) == "TimeoutError"                    # isolation holds
+    chain = host_forward.chain(nets.settings.firewall_table)
+    rules = subprocess.run([ipt, "-w", "-S", "FORWARD"], capture_output=True, text=True, check=True).stdout
+    assert rules.splitlines()[:2] == ["-P FORWARD DROP", f"-A FORWARD -j {chain}"]
 
     # it is Berth's chain that lets it through: without the jump, the host's FORWARD drops it
     subprocess.run([ipt, "-w", "-D", "FORWARD", "-j", chain], check=True)
@@ -150,6 +150,37 @@ def test_containers_reach_the_outside_through_nat_once_berth_turns_ip_forward_on
     island.lab.nets.remove_sandbox("aaaa0002")
     island.lab.nets.destroy_everything()
     assert sysctl("net.ipv4.ip_forward") == "0", "Berth turned ip_forward on and leaves it on"
+
+
+def test_berth_turning_ip_forward_on_does_not_make_the_host_a_router_between_its_other_interfaces(island, tmp_path):
+    from engine.network import netns
+
+    side = netns.create(tmp_path / "ns-side")  # a second machine, on another interface of the host
+    try:
+        fd = os.open(side, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            steps = [["ip", "link", "add", "up2", "type", "veth", "peer", "name", "up3", "netns", f"/proc/self/fd/{fd}"],
+                     ["ip", "addr", "add", "10.239.1.1/24", "dev", "up2"], ["ip", "link", "set", "up2", "up"]]
+            for argv in steps:
+                subprocess.run(argv, check=True, pass_fds=(fd,))
+        finally:
+            os.close(fd)
+        for script in ("ip addr add 10.239.1.2/24 dev up3 && ip link set up3 up && ip route add default via 10.239.1.1",):
+            assert island.sh(side, script).returncode == 0
+        assert island.sh(island.outside, f"ip route add 10.239.1.0/24 via {HOST_IP}").returncode == 0
+        island.serve_outside()
+        before = island.get(side, OUTSIDE_IP)
+        assert before != "outside"  # ip_forward is off: the host routes nothing between up2 and up0
+        island.lab.nets.create("web")
+        assert sysctl("net.ipv4.ip_forward") == "1"
+        path, _ = client(island, "aaaa0009", "web")
+        assert island.get(path, OUTSIDE_IP) == "outside"  # Berth's networks reach out
+        assert island.get(side, OUTSIDE_IP) == "TimeoutError"  # ... the other interfaces still do not
+        island.lab.nets.remove_sandbox("aaaa0009")
+        island.lab.nets.destroy_everything()
+        assert sysctl("net.ipv4.ip_forward") == "0"
+    finally:
+        netns.remove(side)
 
 
 @pytest.mark.parametrize("island", [False], indirect=True)
