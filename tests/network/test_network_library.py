@@ -360,11 +360,9 @@ def test_census_counts_what_a_namespace_adds(lab):
     path = lab.sandbox("aaaa1111")
     lab.nets.attach("aaaa1111", path)
     after = owned_census(lab.nets)
-    # the default bridge (with its address and subnet route) and the veth's host end, one namespace
-    assert after == {"links": before["links"] + 2, "addresses": before["addresses"] + 1,
-                     "routes": before["routes"] + 1, "rules": after["rules"],
-                     "namespaces": before["namespaces"] + 1}
-    assert after["rules"] > before["rules"]
+    # the default bridge (with its address) and the veth's host end, one namespace, the table's rules
+    assert after["links"] == before["links"] + 2 and after["namespaces"] == before["namespaces"] + 1
+    assert after["addresses"] > before["addresses"] and after["rules"] > before["rules"]
 
 
 def test_setup_is_all_or_nothing_and_teardown_removes_everything(lab):
