@@ -9,9 +9,17 @@ their NAT bindings live in conntrack, not in the rules. Nothing outside this tab
 read, flushed or edited.
 
 What it holds:
+  guard        CVE-2020-8558: a packet that arrives on a Berth bridge addressed to (or claiming to
+               come from) 127.0.0.0/8 is dropped before routing (priority raw), since the bridges
+               carry route_localnet=1, which would otherwise let a container reach the host's
+               loopback services. No legitimate packet looks like that: the replies of a connection
+               from the host's 127.0.0.1 to a published port arrive addressed to the gateway (the
+               masquerade below), and are turned back to 127.0.0.1 only after this hook.
   ports        DNAT ``[ip daddr H] tcp dport P dnat to C:Q`` for every published port,
                jumped to from prerouting (traffic from outside) and output (from the host
-               itself, which is how ``127.0.0.1:P`` works), only for local destinations
+               itself, which is how ``127.0.0.1:P`` works), only for local destinations; from
+               prerouting never for 127.0.0.0/8, so a machine that routes 127.0.0.1 to this host
+               cannot reach a port published on 127.0.0.1 (only the host itself can)
   postrouting  masquerade of each non-internal network's subnet leaving its bridge, and of
                127.0.0.0/8 sources entering a bridge (DNAT-ed loopback; the bridge has
                route_localnet=1) so that the container can answer
@@ -50,14 +58,23 @@ class FirewallError(EngineError):
     pass
 
 
-def render(table: str, networks: list[Network], ports: list[PortBinding]) -> str:
-    """The nft script that replaces the table (or removes it when there is nothing to hold)."""
+def render(table: str, networks: list[Network], ports: list[PortBinding], quiet: list[str] = ()) -> str:
+    """The nft script that replaces the table (or removes it when there is nothing to hold).
+
+    quiet: the interfaces that did not forward before Berth turned net.ipv4.ip_forward on; forwarding
+    from one of them to another stays dropped, so the host does not become a router between its
+    other interfaces because of Berth (what Docker does with a FORWARD policy of DROP, kept here to
+    the interfaces it concerns: a bridge made later by Docker or libvirt forwards as they set up)."""
     head = f"table ip {table} {{}}\ndelete table ip {table}\n"
     if not networks:
         return head
     lines = [f"table ip {table} {{"]
+    bridges = ", ".join(f'"{n.bridge}"' for n in networks)
+    lines.append("  chain guard {\n    type filter hook prerouting priority raw; policy accept;\n"
+                 f"    iifname {{ {bridges} }} ip daddr 127.0.0.0/8 drop\n"
+                 f"    iifname {{ {bridges} }} ip saddr 127.0.0.0/8 drop\n  }}")
     lines.append("  chain prerouting {\n    type nat hook prerouting priority dstnat; policy accept;\n"
-                 "    fib daddr type local jump ports\n  }")
+                 "    fib daddr type local ip daddr != 127.0.0.0/8 jump ports\n  }")
     lines.append("  chain output {\n    type nat hook output priority -100; policy accept;\n"
                  "    fib daddr type local jump ports\n  }")
     rules = []
@@ -85,6 +102,10 @@ def render(table: str, networks: list[Network], ports: list[PortBinding]) -> str
         elif others:
             names = ", ".join(f'"{b}"' for b in others)
             fwd.append(f'    iifname "{n.bridge}" oifname {{ {names} }} drop')
+    quiet = [q for q in quiet if q not in bridges]
+    if quiet:
+        names = ", ".join(f'"{q}"' for q in quiet)
+        fwd.append(f"    iifname {{ {names} }} oifname {{ {names} }} drop")
     lines.append("  chain forward {\n    type filter hook forward priority filter; policy accept;\n"
                  + "\n".join(fwd) + ("\n" if fwd else "") + "  }")
     lines.append("}")
@@ -106,11 +127,16 @@ class _Nft:
         lib.nft_ctx_get_error_buffer.argtypes = [ctypes.c_void_p]
         lib.nft_ctx_get_output_buffer.restype = ctypes.c_char_p
         lib.nft_ctx_get_output_buffer.argtypes = [ctypes.c_void_p]
+        lib.nft_ctx_free.argtypes = [ctypes.c_void_p]
         self.lib = lib
         self.ctx = lib.nft_ctx_new(0)
         lib.nft_ctx_buffer_output(self.ctx)
         lib.nft_ctx_buffer_error(self.ctx)
         self.lock = threading.Lock()
+
+    def close(self) -> None:
+        self.lib.nft_ctx_free(self.ctx)
+        self.ctx = None
 
     def run(self, script: str) -> str:
         with self.lock:
@@ -122,19 +148,38 @@ class _Nft:
         return out
 
 
-_nft: _Nft | None = None
+# A libnftables context keeps its netlink socket in the network namespace it was made in, and a
+# thread of this process may have entered another one (tests run a whole engine inside a namespace
+# of their own). So the context kept for reuse is the one of the namespace the process started in;
+# a thread elsewhere gets a context for the call, freed after it (a namespace's number may be reused
+# by a later one, so contexts are not kept by number).
+def _netns_id() -> int:
+    try:
+        return os.stat("/proc/thread-self/ns/net").st_ino
+    except OSError:
+        return 0
+
+
+_home_netns = _netns_id()
+_nft: "_Nft | None | bool" = None
 _nft_lock = threading.Lock()
 
 
 def run(script: str) -> str:
-    """Run an nft script (one transaction)."""
+    """Run an nft script (one transaction) in the calling thread's network namespace."""
     global _nft
     with _nft_lock:
         if _nft is None:
             try:
                 _nft = _Nft()
             except OSError:
-                _nft = False  # type: ignore[assignment]
+                _nft = False
+    if _nft and _netns_id() != _home_netns:
+        once = _Nft()
+        try:
+            return once.run(script)
+        finally:
+            once.close()
     if _nft:
         return _nft.run(script)
     binary = shutil.which("nft") or "/usr/sbin/nft"
@@ -160,33 +205,36 @@ def backend() -> str:
     raise Unsupported("neither nftables nor iptables is installed (Debian package nftables)")
 
 
-def apply(table: str, networks: list[Network], ports: list[PortBinding]) -> None:
+def apply(table: str, networks: list[Network], ports: list[PortBinding], quiet: list[str] = ()) -> None:
     if backend() == "iptables":
-        iptables_apply(table, networks, ports)
+        iptables_apply(table, networks, ports, quiet)
     else:
-        run(render(table, networks, ports))
+        run(render(table, networks, ports, quiet))
 
 
 # -- iptables, for hosts that only have it -------------------------------------------------------
 #
-# The same rules in chains of Berth's own (BERTH-PORTS and BERTH-POST in nat, BERTH-FWD in filter),
+# The same rules in chains of Berth's own (BERTH-PORTS and BERTH-POST in nat, BERTH-FWD in filter,
+# BERTH-GUARD in raw),
 # reached by one jump rule each from the built-in chains. ``iptables-restore --noflush`` flushes and
 # refills only the chains it declares (one commit per table); other chains are never touched.
 
 
 def iptables_chains(table: str) -> dict[str, str]:
     prefix = table.upper().replace("_", "-")[:20]
-    return {"ports": f"{prefix}-PORTS", "post": f"{prefix}-POST", "fwd": f"{prefix}-FWD"}
+    return {"ports": f"{prefix}-PORTS", "post": f"{prefix}-POST", "fwd": f"{prefix}-FWD", "guard": f"{prefix}-GUARD"}
 
 
 def iptables_jumps(table: str) -> list[tuple[str, str, list[str]]]:
     c = iptables_chains(table)
     local = ["-m", "addrtype", "--dst-type", "LOCAL"]
-    return [("nat", "PREROUTING", local + ["-j", c["ports"]]), ("nat", "OUTPUT", local + ["-j", c["ports"]]),
+    return [("raw", "PREROUTING", ["-j", c["guard"]]),
+            ("nat", "PREROUTING", ["!", "-d", "127.0.0.0/8"] + local + ["-j", c["ports"]]),
+            ("nat", "OUTPUT", local + ["-j", c["ports"]]),
             ("nat", "POSTROUTING", ["-j", c["post"]]), ("filter", "FORWARD", ["-j", c["fwd"]])]
 
 
-def iptables_render(table: str, networks: list[Network], ports: list[PortBinding]) -> str:
+def iptables_render(table: str, networks: list[Network], ports: list[PortBinding], quiet: list[str] = ()) -> str:
     """The input of ``iptables-restore --noflush`` that refills Berth's chains."""
     c = iptables_chains(table)
     nat = ["*nat", f":{c['ports']} - [0:0]", f":{c['post']} - [0:0]"]
@@ -208,7 +256,16 @@ def iptables_render(table: str, networks: list[Network], ports: list[PortBinding
         for other in networks:
             if other.bridge != n.bridge:
                 filt.append(f"-A {c['fwd']} -i {n.bridge} -o {other.bridge} -j DROP")
-    return "\n".join(nat + ["COMMIT"] + filt + ["COMMIT"]) + "\n"
+    bridges = {n.bridge for n in networks}
+    quiet = [q for q in quiet if q not in bridges]
+    for a in quiet:
+        for b in quiet:
+            filt.append(f"-A {c['fwd']} -i {a} -o {b} -j DROP")
+    raw = ["*raw", f":{c['guard']} - [0:0]"]
+    for n in networks:
+        raw.append(f"-A {c['guard']} -i {n.bridge} -d 127.0.0.0/8 -j DROP")
+        raw.append(f"-A {c['guard']} -i {n.bridge} -s 127.0.0.0/8 -j DROP")
+    return "\n".join(raw + ["COMMIT"] + nat + ["COMMIT"] + filt + ["COMMIT"]) + "\n"
 
 
 def _iptables(*argv: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -219,18 +276,19 @@ def _iptables(*argv: str, check: bool = True) -> subprocess.CompletedProcess:
     return done
 
 
-def iptables_apply(table: str, networks: list[Network], ports: list[PortBinding]) -> None:
+def iptables_apply(table: str, networks: list[Network], ports: list[PortBinding], quiet: list[str] = ()) -> None:
     chains = iptables_chains(table)
     if not networks:
         for tbl, chain, rule in iptables_jumps(table):
             while _iptables("-t", tbl, "-C", chain, *rule, check=False).returncode == 0:
                 _iptables("-t", tbl, "-D", chain, *rule)
-        for tbl, name in (("nat", chains["ports"]), ("nat", chains["post"]), ("filter", chains["fwd"])):
+        for tbl, name in (("nat", chains["ports"]), ("nat", chains["post"]), ("filter", chains["fwd"]),
+                          ("raw", chains["guard"])):
             if _iptables("-t", tbl, "-F", name, check=False).returncode == 0:
                 _iptables("-t", tbl, "-X", name, check=False)
         return
     binary = shutil.which("iptables-restore") or "/usr/sbin/iptables-restore"
-    done = subprocess.run([binary, "-w", "--noflush"], input=iptables_render(table, networks, ports),
+    done = subprocess.run([binary, "-w", "--noflush"], input=iptables_render(table, networks, ports, quiet),
                           capture_output=True, text=True)
     if done.returncode != 0:
         raise FirewallError(f"iptables refused Berth's rules: {done.stderr.strip()}")
@@ -244,7 +302,7 @@ def listing(table: str) -> str:
     if backend() == "iptables":
         c = iptables_chains(table)
         text = ""
-        for tbl, name in (("nat", c["ports"]), ("nat", c["post"]), ("filter", c["fwd"])):
+        for tbl, name in (("raw", c["guard"]), ("nat", c["ports"]), ("nat", c["post"]), ("filter", c["fwd"])):
             done = _iptables("-t", tbl, "-S", name, check=False)
             text += done.stdout if done.returncode == 0 else ""
         return text

@@ -22,6 +22,7 @@ from pathlib import Path
 from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkError
 
+from engine.errors import Conflict
 from engine.network import netns
 
 ALIAS_PREFIX = "berth:"
@@ -102,10 +103,56 @@ def wait_for_link(ipr: IPRoute, name: str, timeout: float = 5.0) -> int:
         delay = min(delay * 2, 0.02)
 
 
+class BridgeTaken(Conflict):
+    """A link of the bridge's name exists that Berth cannot use as this network's bridge."""
+
+
+def _addresses(ipr: IPRoute, index: int) -> set[tuple[str, int]]:
+    return {(a.get_attr("IFA_ADDRESS"), a["prefixlen"]) for a in ipr.get_addr(index=index, family=2)}
+
+
+def _ports(ipr: IPRoute, index: int) -> list[str]:
+    return [link.get_attr("IFLA_IFNAME") for link in ipr.get_links() if link.get_attr("IFLA_MASTER") == index]
+
+
+def marked(name: str, link_alias: str) -> bool:
+    """True when the link exists and carries this alias (it is ours to delete)."""
+    with IPRoute() as ipr:
+        try:
+            found = ipr.link("get", ifname=name)
+        except NetlinkError as e:
+            if e.code == errno.ENODEV:
+                return False
+            raise
+        return bool(found) and found[0].get_attr("IFLA_IFALIAS") == link_alias
+
+
+def bridge_matches(name: str, gateway: str, prefix_len: int, link_alias: str) -> bool:
+    """True when the bridge exists, is marked as this network's, and holds exactly its address:
+    the cheap check before a veth is put on it."""
+    with IPRoute() as ipr:
+        try:
+            found = ipr.link("get", ifname=name)
+        except NetlinkError as e:
+            if e.code == errno.ENODEV:
+                return False
+            raise
+        if not found or found[0].get_attr("IFLA_IFALIAS") != link_alias:
+            return False
+        return _addresses(ipr, found[0]["index"]) == {(gateway, prefix_len)}
+
+
 def ensure_bridge(name: str, gateway: str, prefix_len: int, mtu: int, link_alias: str, *,
                   localnet: bool = True) -> bool:
-    """Make the bridge if missing, with its gateway address, up. Returns True when something was made."""
+    """Make the bridge if missing, with its gateway address, up. Returns True when something was made.
+
+    A link of that name that is already there is used only when it is Berth's: a bridge marked with
+    this engine root's alias (or with no mark, no address but ours and no ports: one a crash left
+    before it was marked). Berth's own bridge with another address is repaired when no port is on
+    it. Anything else raises ``BridgeTaken``: a bridge is never used with an address the records do
+    not hold, since containers on it would get addresses the host has no route to."""
     made = False
+    tag = (parse_alias(link_alias) or ("",))[0]
     with IPRoute() as ipr:
         index = link_index(ipr, name)
         if index is None:
@@ -116,26 +163,75 @@ def ensure_bridge(name: str, gateway: str, prefix_len: int, mtu: int, link_alias
                     raise
             index = wait_for_link(ipr, name)
             made = True
+        else:
+            link = ipr.get_links(index)[0]
+            info = link.get_attr("IFLA_LINKINFO")
+            kind = info.get_attr("IFLA_INFO_KIND") if info else None
+            have = _addresses(ipr, index)
+            theirs = sorted(f"{ip}/{length}" for ip, length in have - {(gateway, prefix_len)})
+            mark = link.get_attr("IFLA_IFALIAS")
+            parsed = parse_alias(mark)
+            own = parsed is not None and parsed[0] == tag and parsed[1] == "net"
+            ports = _ports(ipr, index)
+            wanted = f"{gateway}/{prefix_len}"
+            if kind != "bridge":
+                raise BridgeTaken(f"a link named {name} exists and is not a bridge ({kind or 'unknown kind'}): "
+                                  f"remove it or give the network another bridge name")
+            if mark and not own:
+                raise BridgeTaken(f"the bridge {name} belongs to someone else (marked {mark!r}"
+                                  f"{', addresses ' + ', '.join(theirs) if theirs else ''}), not to this engine "
+                                  f"root: Berth does not use it for {wanted}; remove it or use another bridge name")
+            if theirs:
+                if not own or ports:
+                    raise BridgeTaken(f"the bridge {name} already exists with the address {', '.join(theirs)}, "
+                                      f"not {wanted} as Berth's record says"
+                                      f"{' and with ports ' + ', '.join(ports) if ports else ''}: Berth does not "
+                                      f"use it; remove it ('ip link delete {name}') or use another bridge name")
+                for ip, length in have - {(gateway, prefix_len)}:  # ours and empty: repaired
+                    ipr.addr("del", index=index, address=ip, prefixlen=length)
+                made = True
+            elif not own and ports:
+                raise BridgeTaken(f"the bridge {name} already exists, unmarked, with ports {', '.join(ports)}: "
+                                  f"Berth does not use it; remove it or use another bridge name")
         ipr.link("set", index=index, ifalias=link_alias)
-        have = {(a.get_attr("IFA_ADDRESS"), a["prefixlen"]) for a in ipr.get_addr(index=index, family=2)}
-        if (gateway, prefix_len) not in have:
+        if (gateway, prefix_len) not in _addresses(ipr, index):
             ipr.addr("add", index=index, address=gateway, prefixlen=prefix_len)
             made = True
         ipr.link("set", index=index, state="up")
     # Forward for this bridge only (the input interface decides), and let DNAT-ed loopback traffic
-    # (127.0.0.1:hostPort) leave through it; both are settings of our own interface.
+    # (127.0.0.1:hostPort, sent by the host itself) leave through it: route_localnet is the one
+    # setting that needs, on Berth's own bridges only, and the firewall's guard chain drops whatever
+    # arrives on them for 127.0.0.0/8 (CVE-2020-8558).
     _sysctl(f"/proc/sys/net/ipv4/conf/{name}/forwarding", "1")
     if localnet:
         _sysctl(f"/proc/sys/net/ipv4/conf/{name}/route_localnet", "1")
     return made
 
 
-def enable_ip_forward() -> None:
+def enable_ip_forward() -> list[str] | None:
+    """Turn net.ipv4.ip_forward on. Returns None when it was on already, else the interfaces that did
+    not forward until now (the kernel turns forwarding on for every interface at once): Berth's
+    firewall keeps forwarding between those off, as it was (see ``firewall.render``)."""
     path = "/proc/sys/net/ipv4/ip_forward"
     with open(path) as f:
         if f.read().strip() == "1":
-            return
+            return None
+    quiet = []
+    for name in sorted(os.listdir("/proc/sys/net/ipv4/conf")):
+        if name in ("all", "default"):
+            continue
+        try:
+            with open(f"/proc/sys/net/ipv4/conf/{name}/forwarding") as f:
+                if f.read().strip() == "0":
+                    quiet.append(name)
+        except OSError:
+            continue  # gone meanwhile
     _sysctl(path, "1")
+    return quiet
+
+
+def disable_ip_forward() -> None:
+    _sysctl("/proc/sys/net/ipv4/ip_forward", "0")
 
 
 def delete_link(name: str) -> bool:

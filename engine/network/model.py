@@ -85,6 +85,9 @@ class ReconcileResult:
     removed_namespaces: list[str] = field(default_factory=list)
     removed_endpoints: list[str] = field(default_factory=list)
     restored_bridges: list[str] = field(default_factory=list)
+    # bridges of the records that Berth refused to use: a link of that name that is not this
+    # network's (another address, another owner); one message each, naming the network
+    refused_bridges: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

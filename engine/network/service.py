@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import datetime
 import ipaddress
+import json
 import os
 import re
 import secrets
@@ -44,7 +45,7 @@ from pyroute2.netlink.exceptions import NetlinkError
 
 from engine import events
 from engine.errors import Conflict, EngineError, InvalidArgument, NotFound, Unsupported
-from engine.network import firewall, ipam, links, names, netns, ports as portspec
+from engine.network import firewall, host_forward, ipam, links, names, netns, ports as portspec
 from engine.network.model import (Endpoint, Network, NetworkRequest, NetworkSetup, PortBinding, PruneResult,
                                   ReconcileResult, Sandbox)
 from engine.network.settings import NetworkSettings
@@ -179,11 +180,12 @@ class Networks:
             network = self._find_network(nid)
             try:
                 self._bring_up(network)
-                self._sync_firewall()
+                self._sync_firewall(hosts_forward=True)
             except BaseException:
                 with self.state.transaction() as db:
                     db.execute("DELETE FROM networks WHERE id=?", (nid,))
-                links.delete_link(bridge)
+                if links.marked(bridge, links.alias(self.tag, "net", nid)):
+                    links.delete_link(bridge)  # never a bridge of that name that was refused
                 self._sync_firewall_quietly()
                 raise
         events.network(self.root, "create", network)
@@ -193,12 +195,32 @@ class Networks:
         try:
             made = links.ensure_bridge(network.bridge, network.gateway, ipaddress.ip_network(network.subnet).prefixlen,
                                        network.mtu, links.alias(self.tag, "net", network.id))
+        except links.BridgeTaken as e:
+            raise Conflict(f"network {network.name}: {e}") from None
         except NetlinkError as e:
             raise EngineError(f"could not set up the bridge {network.bridge} of network {network.name}: "
                               f"{os.strerror(e.code)}") from e
         if self.settings.enable_ip_forward and not network.internal:
-            links.enable_ip_forward()
+            quiet = links.enable_ip_forward()
+            if quiet is not None:  # Berth turned it on: what did not forward until now stays so (the
+                self._write_record(quiet)  # callers apply the firewall next)
         return made
+
+    @property
+    def _ip_forward_record(self) -> Path:
+        return self.root / "network" / "ip_forward.json"
+
+    def _write_record(self, quiet: list[str]) -> None:
+        tmp = self._ip_forward_record.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"quiet": quiet}) + "\n")
+        tmp.rename(self._ip_forward_record)
+
+    def _quiet_interfaces(self) -> list[str]:
+        """The interfaces that did not forward before Berth turned ip_forward on (none when it did not)."""
+        try:
+            return list(json.loads(self._ip_forward_record.read_text())["quiet"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return []
 
     def list(self, filters: dict[str, list[str]] | None = None) -> list[Network]:
         found = [self._network(r) for r in self.state.all("SELECT * FROM networks ORDER BY is_default DESC, name")]
@@ -232,8 +254,9 @@ class Networks:
                 raise Conflict(f"error while removing network {network.name}: it has active endpoints ({ids})")
             with self.state.transaction() as db:
                 db.execute("DELETE FROM networks WHERE id=?", (network.id,))
-            self._sync_firewall()
-            links.delete_link(network.bridge)
+            self._sync_firewall(hosts_forward=True)
+            if links.marked(network.bridge, links.alias(self.tag, "net", network.id)):
+                links.delete_link(network.bridge)
         events.network(self.root, "destroy", network)
         return network.name
 
@@ -400,7 +423,11 @@ class Networks:
                                       f"not {sandbox_path}")
             if self.state.one("SELECT 1 FROM endpoints WHERE network_id=? AND container_id=?", net.id, container_id):
                 raise Conflict(f"container {container_id[:12]} is already connected to network {net.name}")
-            mine = self.state.all("SELECT ifname FROM endpoints WHERE container_id=?", container_id)
+            mine = self.state.all("SELECT e.ifname, n.internal FROM endpoints e JOIN networks n ON n.id=e.network_id "
+                                  "WHERE e.container_id=?", container_id)
+            # the default route goes through the first network that reaches out; an internal network
+            # gives none, as in Docker (no route out at all, not only a firewall that drops it)
+            routed = net.internal or any(not r["internal"] for r in mine)
             used_ifnames = {r["ifname"] for r in mine}
             ifname = next(f"eth{i}" for i in range(len(used_ifnames) + 1) if f"eth{i}" not in used_ifnames)
             used = {r["ip"]: r["container_id"]
@@ -418,12 +445,16 @@ class Networks:
                            (eid, net.id, container_id, ifname, host_ifname, address, mac, dumps(list(aliases)),
                             "creating", seq))
             try:
-                if not links.exists(net.bridge) and self._bring_up(net):
-                    self._sync_firewall()  # the default bridge is made on first use, and again after a reboot
+                prefix = ipaddress.ip_network(net.subnet).prefixlen
+                if not links.bridge_matches(net.bridge, net.gateway, prefix, links.alias(self.tag, "net", net.id)):
+                    # the default bridge is made on first use, and again after a reboot; a bridge of the
+                    # name that is not this network's is repaired or refused (never used as it is)
+                    self._bring_up(net)
+                    self._sync_firewall(hosts_forward=True)
                 links.make_veth(host_ifname, peer=ifname, netns_path=Path(row["path"]), bridge=net.bridge,
                                 mtu=net.mtu, link_alias=links.alias(self.tag, "ep", eid), mac=mac, ip=address,
                                 prefix_len=ipaddress.ip_network(net.subnet).prefixlen,
-                                gateway=None if mine else net.gateway)
+                                gateway=None if routed else net.gateway)
             except BaseException as e:
                 with self.state.transaction() as db:
                     db.execute("DELETE FROM endpoints WHERE id=?", (eid,))
@@ -455,7 +486,7 @@ class Networks:
                 db.execute("DELETE FROM endpoints WHERE id=?", (ep["id"],))
             if had_ports:
                 self._sync_firewall()
-            rest = self.endpoints(container_id)
+            rest = [ep for ep in self.endpoints(container_id) if not self._find_network(ep.network_id).internal]
             sandbox = self._sandbox_row(container_id)
             if rest and sandbox and sandbox["path"]:
                 # the default route left with the interface: the next network's gateway takes it
@@ -736,16 +767,21 @@ class Networks:
 
     # -- firewall and recovery ---------------------------------------------------
 
-    def _sync_firewall(self) -> None:
+    def _sync_firewall(self, hosts_forward: bool = False) -> None:
+        """Berth's table from the records; with hosts_forward (the networks changed), also the accept
+        rules where the host's FORWARD chain drops (``host_forward``): they do not depend on ports,
+        so publishing a port never pays for looking at the host's chains."""
         networks = [self._network(r) for r in self.state.all("SELECT * FROM networks")]
         bindings = [PortBinding(container_port=r["container_port"], proto=r["proto"], host_ip=r["host_ip"],
                                 host_port=r["host_port"], container_id=r["container_id"], target_ip=r["target_ip"])
                     for r in self.state.all("SELECT * FROM ports")]
-        firewall.apply(self.settings.firewall_table, networks, bindings)
+        firewall.apply(self.settings.firewall_table, networks, bindings, self._quiet_interfaces() if networks else [])
+        if hosts_forward:
+            host_forward.sync(self.settings.firewall_table, networks)
 
     def _sync_firewall_quietly(self) -> None:
         try:
-            self._sync_firewall()
+            self._sync_firewall(hosts_forward=True)
         except EngineError:
             pass
 
@@ -779,12 +815,18 @@ class Networks:
                 removed_eps.append(ep["id"])
             # 2. bridges of the records, back after a reboot
             ours = {name for name, _, _ in links.tagged_links(self.tag)}
+            refused = []
             for net in self.list():
                 bridge_there = net.bridge in ours
                 used = self.state.one("SELECT 1 FROM endpoints WHERE network_id=?", net.id)
-                if not bridge_there and (used or not net.default):
-                    self._bring_up(net)
-                    restored.append(net.bridge)
+                if bridge_there or used or not net.default or links.exists(net.bridge):
+                    try:
+                        made = self._bring_up(net)  # also repairs a bridge of ours with a wrong address
+                    except Conflict as e:
+                        refused.append(str(e))
+                        continue
+                    if made and not bridge_there:
+                        restored.append(net.bridge)
             # 3. links of ours that no record holds
             ready = {r["id"]: r["host_ifname"] for r in self.state.all("SELECT id, host_ifname FROM endpoints")}
             nets = {r["id"] for r in self.state.all("SELECT id FROM networks")}
@@ -800,10 +842,10 @@ class Networks:
                         netns.remove(entry)
                         removed_ns.append(entry.name)
             # 5. the rules, from the records
-            self._sync_firewall()
+            self._sync_firewall(hosts_forward=True)
             self._refresh_names({r["id"] for r in self.state.all("SELECT id FROM networks")})
         return ReconcileResult(removed_links=removed_links, removed_namespaces=removed_ns,
-                               removed_endpoints=removed_eps, restored_bridges=restored)
+                               removed_endpoints=removed_eps, restored_bridges=restored, refused_bridges=refused)
 
     def destroy_everything(self) -> None:
         """Remove every sandbox, network (the default bridge too) and rule of this root. For tests
@@ -812,9 +854,14 @@ class Networks:
             self.remove_sandbox(row["container_id"])
         with self.state.locked():
             for net in self.list():
-                links.delete_link(net.bridge)
+                if links.marked(net.bridge, links.alias(self.tag, "net", net.id)):
+                    links.delete_link(net.bridge)  # only our own: a refused bridge is somebody else's
             with self.state.transaction() as db:
                 db.execute("DELETE FROM networks")
             firewall.apply(self.settings.firewall_table, [], [])
+            host_forward.sync(self.settings.firewall_table, [])
+            if self._ip_forward_record.exists():  # Berth turned it on: it goes back off with the last network
+                links.disable_ip_forward()
+                self._ip_forward_record.unlink()
             for name, _, _ in links.tagged_links(self.tag):
                 links.delete_link(name)

@@ -11,7 +11,7 @@ import pytest
 
 from engine.errors import Conflict, InvalidArgument, NotFound
 from engine.network import firewall, links, netns
-from tests.network.conftest import BUSYBOX, census, wait_until
+from tests.network.conftest import BUSYBOX, owned_census, wait_until
 
 pytestmark = pytest.mark.root
 
@@ -267,7 +267,7 @@ def test_hundred_cycles_leave_the_host_as_it_was(lab):
     lab.nets.attach("warm0000", lab.sandbox("warm0000"), "cycle")  # the bridge exists before counting
     lab.nets.remove_sandbox("warm0000")
     wait_until(lambda: not any(n.startswith("vb") for n, _, _ in links.tagged_links(lab.nets.tag)), what="warm veth")
-    before = census()
+    before = owned_census(lab.nets)
     ns_before = sorted((lab.nets.netns_dir).iterdir())
     for i in range(100):
         cid = f"cycle{i:04d}"
@@ -278,7 +278,7 @@ def test_hundred_cycles_leave_the_host_as_it_was(lab):
             lab.nets.detach(cid, "cycle")  # and every other time the removal takes the endpoint along
         lab.nets.remove_sandbox(cid)
     assert sorted(lab.nets.netns_dir.iterdir()) == ns_before
-    wait_until(lambda: census() == before, timeout=10, what="links, addresses, routes and rules to be as before")
+    wait_until(lambda: owned_census(lab.nets) == before, timeout=10, what="links, addresses, routes and rules to be as before")
 
 
 def _crash_child(root, settings, script: str) -> None:
@@ -356,11 +356,13 @@ def test_network_commands_refuse_what_docker_refuses(lab):
 
 
 def test_census_counts_what_a_namespace_adds(lab):
-    before = census()
+    before = owned_census(lab.nets)
     path = lab.sandbox("aaaa1111")
     lab.nets.attach("aaaa1111", path)
-    after = census()
-    assert after["links"] > before["links"] and after["namespaces"] == before["namespaces"] + 1
+    after = owned_census(lab.nets)
+    # the default bridge (with its address) and the veth's host end, one namespace, the table's rules
+    assert after["links"] == before["links"] + 2 and after["namespaces"] == before["namespaces"] + 1
+    assert after["addresses"] > before["addresses"] and after["rules"] > before["rules"]
 
 
 def test_setup_is_all_or_nothing_and_teardown_removes_everything(lab):
