@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from engine.errors import InvalidArgument
 
-KEYS = ("status", "name", "id", "label", "ancestor", "exited")
+KEYS = ("status", "name", "id", "label", "ancestor", "exited", "health")
+HEALTH = ("starting", "healthy", "unhealthy", "none")
 STATUSES = ("created", "restarting", "running", "removing", "paused", "exited", "dead")
 
 
@@ -24,3 +25,5 @@ def check_filters(filters: dict[str, list[str]]) -> None:
                 raise InvalidArgument(f"invalid filter 'status={value}': a status is one of {', '.join(STATUSES)}")
             if key == "exited" and not value.lstrip("-").isdigit():
                 raise InvalidArgument(f"invalid filter 'exited={value}': want an exit code")
+            if key == "health" and value not in HEALTH:
+                raise InvalidArgument(f"invalid filter 'health={value}': a health is one of {', '.join(HEALTH)}")

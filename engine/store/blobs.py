@@ -52,6 +52,7 @@ class BlobWriter:
         self.what = what
         self.hash = new_hash(expected)
         self.written = 0
+        store.clear_abandoned()
         fd, name = tempfile.mkstemp(dir=store.tmp_dir, prefix=f"blob-{os.getpid()}-")
         self.tmp_path = Path(name)
         self.file = os.fdopen(fd, "wb", buffering=0)
@@ -106,6 +107,21 @@ class BlobStore:
         self.dir.mkdir(parents=True, exist_ok=True)
         self.tmp_dir.mkdir(parents=True, exist_ok=True)
 
+    def clear_abandoned(self) -> None:
+        """Remove blobs half-written by processes that are gone (a pull killed with its worker):
+        ``blob-<pid>-…`` whose process no longer runs. A live process's file is never touched."""
+        try:
+            entries = list(os.scandir(self.tmp_dir))
+        except FileNotFoundError:
+            return
+        for entry in entries:
+            parts = entry.name.split("-", 2)
+            if len(parts) == 3 and parts[0] == "blob" and parts[1].isdigit() and not _alive(int(parts[1])):
+                try:
+                    os.unlink(entry.path)
+                except OSError:
+                    pass
+
     def path(self, digest: str) -> Path:
         ids.digest(digest)
         algorithm, hexpart = digest.split(":", 1)
@@ -152,3 +168,13 @@ class BlobStore:
             for f in algo_dir.iterdir():
                 out.append(f"{algo_dir.name}:{f.name}")
         return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

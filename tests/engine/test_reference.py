@@ -83,10 +83,14 @@ def test_sha512_digests_are_taken_whole():
     assert str(ref) == "docker.io/library/app@sha512:" + "d" * 128
 
 
-def test_a_first_part_is_a_registry_only_with_a_dot_a_port_capitals_or_localhost():
+def test_a_first_part_is_a_registry_only_with_a_dot_a_port_or_localhost():
+    # Docker's rule would make a first part with capitals a registry host; nobody means that, so
+    # it is refused at once, before any lookup of a host of that name (issue 11).
+    with pytest.raises(InvalidArgument, match=r"invalid reference format: repository name \(Team/app\)"):
+        parse("Team/app")
+    assert (parse("My.Registry/app").domain, parse("Reg:5000/app").domain) == ("My.Registry", "Reg:5000")
     cases = {
         "team/app": ("docker.io", "team/app"),
-        "Team/app": ("Team", "app"),
         "my.registry/app": ("my.registry", "app"),
         "reg:5000/app": ("reg:5000", "app"),
         "localhost/app": ("localhost", "app"),
