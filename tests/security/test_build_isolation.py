@@ -16,7 +16,7 @@ from engine.build.runner import DEFAULT_PIDS_LIMIT
 from engine.errors import BuildFailed
 from tests.build.conftest import BASE_STEPS
 from tests.containers.conftest import (  # noqa: F401  (the container suite's own root, cgroup and helpers)
-    _containers_without_a_bridge_by_default, cgroup_parent, cleanup, cli, containers, engine_root)
+    cgroup_parent, cleanup, cli, containers, engine_root)
 
 pytestmark = [pytest.mark.integration, pytest.mark.root]
 

@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from tests.containers.conftest import (  # noqa: F401  (the container suite's own root, cgroup and helpers)
-    _containers_without_a_bridge_by_default, cgroup_parent, cleanup, cli, containers, engine_root, poll, unique)
+    cgroup_parent, cleanup, cli, containers, engine_root, poll, unique)
 
 pytestmark = [pytest.mark.integration, pytest.mark.root]
 
