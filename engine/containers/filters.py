@@ -26,4 +26,4 @@ def check_filters(filters: dict[str, list[str]]) -> None:
             if key == "exited" and not value.lstrip("-").isdigit():
                 raise InvalidArgument(f"invalid filter 'exited={value}': want an exit code")
             if key == "health" and value not in HEALTH:
-                raise InvalidArgument(f"invalid filter 'health={value}': a health is one of {', '.join(HEALTH)}")
+                raise InvalidArgument(f"Unrecognised filter value for health: {value}")

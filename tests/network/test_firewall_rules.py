@@ -27,9 +27,14 @@ NFT = """\
 table ip berth_x {}
 delete table ip berth_x
 table ip berth_x {
+  chain guard {
+    type filter hook prerouting priority raw; policy accept;
+    iifname { "br-a", "br-b", "br-c" } ip daddr 127.0.0.0/8 drop
+    iifname { "br-a", "br-b", "br-c" } ip saddr 127.0.0.0/8 drop
+  }
   chain prerouting {
     type nat hook prerouting priority dstnat; policy accept;
-    fib daddr type local jump ports
+    fib daddr type local ip daddr != 127.0.0.0/8 jump ports
   }
   chain output {
     type nat hook output priority -100; policy accept;
@@ -64,6 +69,15 @@ table ip berth_x {
 """
 
 IPTABLES = """\
+*raw
+:A-TABLE-NAME-OVER-TW-GUARD - [0:0]
+-A A-TABLE-NAME-OVER-TW-GUARD -i br-a -d 127.0.0.0/8 -j DROP
+-A A-TABLE-NAME-OVER-TW-GUARD -i br-a -s 127.0.0.0/8 -j DROP
+-A A-TABLE-NAME-OVER-TW-GUARD -i br-b -d 127.0.0.0/8 -j DROP
+-A A-TABLE-NAME-OVER-TW-GUARD -i br-b -s 127.0.0.0/8 -j DROP
+-A A-TABLE-NAME-OVER-TW-GUARD -i br-c -d 127.0.0.0/8 -j DROP
+-A A-TABLE-NAME-OVER-TW-GUARD -i br-c -s 127.0.0.0/8 -j DROP
+COMMIT
 *nat
 :A-TABLE-NAME-OVER-TW-PORTS - [0:0]
 :A-TABLE-NAME-OVER-TW-POST - [0:0]
@@ -111,13 +125,15 @@ def test_no_networks_removes_the_table_and_nothing_else():
 def test_the_iptables_chains_hold_the_same_rules_under_a_name_cut_to_twenty_letters():
     assert firewall.iptables_render("a_table_name_over_twenty", [OPEN_A, INTERNAL, OPEN_C], PORTS) == IPTABLES
     assert firewall.iptables_chains("berth_x") == {"ports": "BERTH-X-PORTS", "post": "BERTH-X-POST",
-                                                   "fwd": "BERTH-X-FWD"}
+                                                   "fwd": "BERTH-X-FWD", "guard": "BERTH-X-GUARD"}
 
 
 def test_the_built_in_chains_only_jump_to_berths_own_for_local_destinations():
+    # loopback is never DNAT-ed from outside the host (CVE-2020-8558); the guard drops it first
     local = ["-m", "addrtype", "--dst-type", "LOCAL"]
     assert firewall.iptables_jumps("berth_x") == [
-        ("nat", "PREROUTING", local + ["-j", "BERTH-X-PORTS"]),
+        ("raw", "PREROUTING", ["-j", "BERTH-X-GUARD"]),
+        ("nat", "PREROUTING", ["!", "-d", "127.0.0.0/8"] + local + ["-j", "BERTH-X-PORTS"]),
         ("nat", "OUTPUT", local + ["-j", "BERTH-X-PORTS"]),
         ("nat", "POSTROUTING", ["-j", "BERTH-X-POST"]),
         ("filter", "FORWARD", ["-j", "BERTH-X-FWD"]),
