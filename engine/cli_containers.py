@@ -104,16 +104,6 @@ def parse_labels(items: list[str]) -> dict[str, str]:
     return out
 
 
-def parse_tail(text: str) -> int | None:
-    from engine.errors import InvalidArgument
-
-    try:
-        n = int(text)
-    except ValueError:
-        raise InvalidArgument(f"invalid --tail {text!r}: want a number of lines or \"all\"") from None
-    return n if n >= 0 else None  # as Docker: a negative count is all of it
-
-
 def parse_log_opts(items: list[str]) -> dict[str, str]:
     from engine.errors import InvalidArgument
 
