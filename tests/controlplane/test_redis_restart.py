@@ -103,6 +103,7 @@ def test_a_queued_job_survives_a_redis_kill_and_every_part_reconnects(durable, s
         wait_for(lambda: client.llen("host.delta") == 1, what="the job on delta's queue")
         server.kill()
         server.start()
+        client = redis.Redis.from_url(server.url)   # a fresh connection: the old one died with the server
         assert client.llen("host.delta") == 1, "the queued job was lost with the restart"
 
         hosts.start("delta")
