@@ -75,7 +75,8 @@ class Recorder:
 
     @classmethod
     def from_settings(cls) -> "Recorder":
-        return cls(redis.Redis.from_url(settings.EVENTS_URL, socket_timeout=30), settings.EVENTS_STREAM)
+        return cls(redis.Redis.from_url(settings.EVENTS_URL, socket_timeout=30), settings.EVENTS_STREAM,
+                   claim_idle_ms=int(1000 * getattr(settings, "RECORDER_CLAIM_SECONDS", 30)))
 
     # -- the stream -------------------------------------------------------------------------
 
