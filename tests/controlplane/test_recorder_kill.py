@@ -3,7 +3,8 @@
 Thousands of events wait on a real Redis stream: a job's output lines and its end, and engine
 events that each create a container row. A recorder process is killed with SIGKILL while it is
 in the middle of them; a second one (another consumer) takes over what the first had read and
-not acknowledged and goes on. In the end every line is in the database once, in order, the job
+not acknowledged (after BERTH_RECORDER_CLAIM_SECONDS, here 8, so it reads newer events first)
+and goes on. In the end every line is in the database once, in order, the job
 ended once, every container is there once, and nothing is left pending.
 """
 
@@ -31,7 +32,7 @@ STREAM = "berth:events:killtest"
 def recorder_process(settings, url: str, log) -> subprocess.Popen:
     db = settings.DATABASES["default"]
     env = dict(os.environ, BERTH_EVENTS_URL=url, BERTH_BROKER_URL=url, BERTH_EVENTS_STREAM=STREAM,
-               BERTH_RECORDER_CLAIM_SECONDS="1", DJANGO_SETTINGS_MODULE="webui.settings", PYTHONUNBUFFERED="1")
+               BERTH_RECORDER_CLAIM_SECONDS="8", DJANGO_SETTINGS_MODULE="webui.settings", PYTHONUNBUFFERED="1")
     if db["ENGINE"].endswith("sqlite3"):
         env["DATABASE_URL"] = f"sqlite:///{db['NAME']}"
     else:
@@ -40,6 +41,9 @@ def recorder_process(settings, url: str, log) -> subprocess.Popen:
                             stderr=subprocess.STDOUT, start_new_session=True)
 
 
+@pytest.mark.xfail(strict=True, reason=(
+    "known bug: the next recorder applies newer engine events before it claims the dead one's "
+    "pending ones, and webui/apply.py then drops those as already shipped (position <= mark)"))
 def test_a_killed_recorder_loses_and_duplicates_no_event(settings, redis_server, people, tmp_path):
     import redis
 
