@@ -15,7 +15,7 @@ from datetime import datetime
 from django.db import IntegrityError, transaction
 
 from webui import notify
-from webui.models import (JOB_ENDS, Container, ContainerState, Host, HostJournal, Image, Job, JobLine, JobState,
+from webui.models import (JOB_ENDS, Container, ContainerHealth, ContainerState, Host, HostJournal, Image, Job, JobLine, JobState,
                           Network, Volume)
 from workers import protocol
 
@@ -130,6 +130,18 @@ def apply_engine_event(host_name: str, data: dict) -> None:
     notify.inventory_changed(host.team_id)
 
 
+_HEALTH_ACTION = "health_status: "
+_HEALTH_IN_STATUS = re.compile(r"\((healthy|unhealthy|health: starting)\)")
+
+
+def health_from_status(status: str) -> str:
+    """The health ``docker ps``'s status ends with: "Up 3 minutes (unhealthy)" → "unhealthy"."""
+    found = _HEALTH_IN_STATUS.search(status or "")
+    if found is None:
+        return ""
+    return ContainerHealth.STARTING if found.group(1) == "health: starting" else found.group(1)
+
+
 def _container_event(host: Host, event: dict) -> None:
     action = _text(event.get("Action"), 64)
     actor = _obj(event.get("Actor"))
@@ -163,6 +175,13 @@ def _container_event(host: Host, event: dict) -> None:
         row.oom_killed = True
     elif action == "rename":
         row.name = _text(attrs.get("name"), 255) or row.name
+    elif action.startswith(_HEALTH_ACTION):
+        health = action[len(_HEALTH_ACTION):]
+        if health not in ContainerHealth.values:
+            raise ValueError(f"bad health status {health!r}")
+        row.health = health
+    if action == "die":
+        row.health = ""   # a stopped container has no health; its next start begins "starting"
     row.save()
 
 
@@ -190,6 +209,7 @@ def converge_inventory(host_name: str, data: dict) -> dict:
             row.name = _text(c.get("name"), 255)
             row.image, row.image_id = _text(c.get("image"), 512), _text(c.get("image_id"), 80)
             row.command, row.state, row.status = _text(c.get("command")), state, _text(c.get("status"), 128)
+            row.health = health_from_status(row.status)
             code = c.get("exit_code")
             row.exit_code = code if isinstance(code, int) else None
             row.labels = {str(k)[:256]: str(v)[:4096] for k, v in _obj(c.get("labels")).items()}

@@ -88,6 +88,8 @@ class Host(models.Model):
     runtime = models.CharField(max_length=32, blank=True)
     runtime_version = models.CharField(max_length=64, blank=True)
     engine_version = models.CharField(max_length=32, blank=True)
+    runtime_error = models.CharField(max_length=1024, blank=True)   # why no runtime works ("" when one does)
+    runtime_warnings = models.JSONField(default=list, blank=True)   # security fixes the runtime lacks
     heartbeat_seconds = models.FloatField(default=5.0)
     labels = models.JSONField(default=dict, blank=True)        # placement: node.labels.<key>==<value>
     drained = models.BooleanField(default=False)               # no new placements
@@ -128,6 +130,8 @@ class Host(models.Model):
             "runtime": self.runtime,
             "runtime_version": self.runtime_version,
             "engine_version": self.engine_version,
+            "runtime_error": self.runtime_error,
+            "runtime_warnings": list(self.runtime_warnings),
             "last_seen": self.last_seen.isoformat() if self.last_seen else None,
             "worker_started_at": self.worker_started_at.isoformat() if self.worker_started_at else None,
         }
@@ -218,6 +222,12 @@ class ContainerState(models.TextChoices):
     REMOVING = "removing", "Removing"
 
 
+class ContainerHealth(models.TextChoices):
+    STARTING = "starting", "Starting"
+    HEALTHY = "healthy", "Healthy"
+    UNHEALTHY = "unhealthy", "Unhealthy"
+
+
 class Container(models.Model):
     """A container as its host last told: by its events at once, by its inventory in full.
     A container of a host that is offline is shown ``unknown`` (``shown_state``), not gone."""
@@ -234,6 +244,7 @@ class Container(models.Model):
     status = models.CharField(max_length=128, blank=True)
     exit_code = models.IntegerField(null=True, blank=True)
     oom_killed = models.BooleanField(default=False)
+    health = models.CharField(max_length=16, choices=ContainerHealth.choices, blank=True)  # "": no health check
     labels = models.JSONField(default=dict, blank=True)
     ports = models.CharField(max_length=1024, blank=True)
     networks = models.JSONField(default=list, blank=True)
@@ -255,7 +266,7 @@ class Container(models.Model):
         return {"id": str(self.id), "engine_id": self.engine_id, "name": self.name, "host": self.host.name,
                 "team": self.team.name, "image": self.image, "image_id": self.image_id, "command": self.command,
                 "state": self.shown_state, "status": self.status, "exit_code": self.exit_code,
-                "oom_killed": self.oom_killed, "labels": self.labels, "ports": self.ports,
+                "oom_killed": self.oom_killed, "health": self.health, "labels": self.labels, "ports": self.ports,
                 "networks": self.networks, "created": self.created}
 
 

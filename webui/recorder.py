@@ -42,8 +42,21 @@ log = logging.getLogger(__name__)
 GROUP = "recorder"
 FACT_FIELDS = (
     "kernel", "os", "architecture", "cpus", "memory_bytes",
-    "cgroup_layout", "runtime", "runtime_version", "engine_version",
+    "cgroup_layout", "runtime", "runtime_version", "engine_version", "runtime_error", "runtime_warnings",
 )
+MAX_WARNINGS = 50       # a host's runtime advisories kept, each cut to MAX_FACT_TEXT
+MAX_FACT_TEXT = 1024
+
+
+def _fact(field: str, value):
+    """A heartbeat fact as the Host row keeps it; the host is trusted with nothing, so the
+    runtime's error and warnings are kept as bounded text whatever was sent."""
+    if field == "runtime_error":
+        return value[:MAX_FACT_TEXT] if isinstance(value, str) else ""
+    if field == "runtime_warnings":
+        items = value if isinstance(value, (list, tuple)) else []
+        return [w[:MAX_FACT_TEXT] for w in items if isinstance(w, str)][:MAX_WARNINGS]
+    return value
 
 
 def decode(entry: dict) -> dict:
@@ -62,7 +75,8 @@ class Recorder:
 
     @classmethod
     def from_settings(cls) -> "Recorder":
-        return cls(redis.Redis.from_url(settings.EVENTS_URL, socket_timeout=30), settings.EVENTS_STREAM)
+        return cls(redis.Redis.from_url(settings.EVENTS_URL, socket_timeout=30), settings.EVENTS_STREAM,
+                   claim_idle_ms=int(1000 * getattr(settings, "RECORDER_CLAIM_SECONDS", 30)))
 
     # -- the stream -------------------------------------------------------------------------
 
@@ -168,7 +182,7 @@ class Recorder:
             was = (host.state, [getattr(host, f) for f in FACT_FIELDS], host.worker_started_at)
             for field in FACT_FIELDS:
                 if field in facts:
-                    setattr(host, field, facts[field])
+                    setattr(host, field, _fact(field, facts[field]))
             host.heartbeat_seconds = float(data.get("heartbeat_seconds", host.heartbeat_seconds))
             load = data.get("load") if isinstance(data.get("load"), dict) else {}
             if isinstance(load.get("memory_available"), int) and load["memory_available"] >= 0:

@@ -101,6 +101,9 @@ BROKER_URL = config.broker_url()
 # The Redis stream that hosts write their events to, read by the recorder.
 EVENTS_URL = os.environ.get("BERTH_EVENTS_URL", BROKER_URL)
 EVENTS_STREAM = os.environ.get("BERTH_EVENTS_STREAM", "berth:events")
+# A recorder takes over the events another one read and never acknowledged (it died) once
+# they have been pending this long.
+RECORDER_CLAIM_SECONDS = float(os.environ.get("BERTH_RECORDER_CLAIM_SECONDS", "30"))
 # A queued job that no host took within this many seconds ends "expired".
 JOB_EXPIRY_SECONDS = float(os.environ.get("BERTH_JOB_EXPIRY_SECONDS", "3600"))
 # The control plane's address as hosts reach it (they fetch build contexts from it).

@@ -38,17 +38,24 @@ app.conf.update(
 
 _heartbeat: Heartbeat | None = None
 _shipper = None
+_health = None     # engine.containers.healthscheduler.HealthScheduler: every container's health check
+_stats = None      # workers.livestats.LiveStats: samples to berth:stats:<host>
 inventory = None    # the InventoryLoop: jobs poke it after changing what the host has
 
 
 @worker_ready.connect
 def _on_ready(**_):
-    global _heartbeat, _shipper, inventory
+    global _heartbeat, _shipper, _health, _stats, inventory
     from pathlib import Path
+
+    import redis
+
+    from engine.containers.healthscheduler import HealthScheduler
 
     from workers.events import EventPublisher
     from workers.inventory import InventoryLoop
     from workers.jobs import engine
+    from workers.livestats import LiveStats
     from workers.shipper import Shipper
 
     _heartbeat = Heartbeat(config)
@@ -60,12 +67,18 @@ def _on_ready(**_):
     _shipper = Shipper(eng.events, EventPublisher.from_url(config.events_url, config.events_stream),
                        config.host_name, Path(config.engine_root) / "worker")
     _shipper.start()
+    _health = HealthScheduler(eng.containers)
+    _health.start()
+    if config.stats_seconds > 0:
+        _stats = LiveStats(eng.containers, redis.Redis.from_url(config.events_url, socket_timeout=10),
+                           config.host_name, config.stats_seconds)
+        _stats.start()
     log.info("host %s registered; listening on queue %s", config.host_name, config.queue)
 
 
 @worker_shutdown.connect
 def _on_shutdown(**_):
-    for part in (_shipper, inventory):
+    for part in (_stats, _health, _shipper, inventory):
         if part is not None:
             part.stop()
     if _heartbeat is not None:

@@ -17,6 +17,7 @@ class WorkerConfig:
     heartbeat_seconds: float
     concurrency: int
     inventory_seconds: float = 60.0
+    stats_seconds: float = 5.0     # 0: no stats sampling
 
     @property
     def queue(self) -> str:
@@ -34,4 +35,5 @@ class WorkerConfig:
             heartbeat_seconds=float(os.environ.get("BERTH_HEARTBEAT_SECONDS", "5")),
             concurrency=int(os.environ.get("BERTH_WORKER_CONCURRENCY", "4")),
             inventory_seconds=float(os.environ.get("BERTH_INVENTORY_SECONDS", "60")),
+            stats_seconds=max(0.0, float(os.environ.get("BERTH_STATS_SECONDS", "5"))),
         )

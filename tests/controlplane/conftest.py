@@ -66,7 +66,7 @@ class Hosts:
     def start(self, name: str) -> Worker:
         worker = Worker(self.broker_url, name, self.workdir, heartbeat=0.5,
                         extra_env={**PRIVATE_NET, "BERTH_INVENTORY_SECONDS": "2", "BERTH_EVENTS_FSYNC": "0",
-                                   "BERTH_JOB_ALIVE_SECONDS": "2"})
+                                   "BERTH_JOB_ALIVE_SECONDS": "2", "BERTH_STATS_SECONDS": "0.5"})
         self.workers[name] = worker
         return worker
 

@@ -156,3 +156,25 @@ def test_a_database_error_leaves_the_entry_unacknowledged_and_the_recorder_recor
     assert pending(stream) == 0 and stream.xlen("events") == 1
     assert stream.xrange("events")[0][0] == entry_id
     assert Host.objects.get(name="edge-1").state == HostState.ONLINE
+
+
+def test_the_runtimes_error_and_warnings_reach_the_host_row_and_its_public_view(recorder):
+    beat(recorder, facts=dict(FACTS, runtime="", runtime_error="runc does not answer --version (exit 1)",
+                              runtime_warnings=["runc 1.1.11 lacks the fix for CVE-2024-21626"]))
+    public = Host.objects.get(name="edge-1").to_public()
+    assert public["runtime_error"] == "runc does not answer --version (exit 1)"
+    assert public["runtime_warnings"] == ["runc 1.1.11 lacks the fix for CVE-2024-21626"]
+    beat(recorder, facts=dict(FACTS, runtime_error="", runtime_warnings=[]))
+    public = Host.objects.get(name="edge-1").to_public()
+    assert (public["runtime_error"], public["runtime_warnings"]) == ("", [])
+
+
+def test_hostile_runtime_facts_are_kept_as_bounded_text(recorder):
+    beat(recorder, facts=dict(FACTS, runtime_error={"not": "text"},
+                              runtime_warnings=["x" * 5000, 7, {"a": 1}] + ["w"] * 500))
+    host = Host.objects.get(name="edge-1")
+    assert host.runtime_error == ""
+    assert host.runtime_warnings[0] == "x" * 1024
+    assert all(isinstance(w, str) for w in host.runtime_warnings) and len(host.runtime_warnings) == 50
+    beat(recorder, facts=dict(FACTS, runtime_warnings="not a list"))
+    assert Host.objects.get(name="edge-1").runtime_warnings == []

@@ -15,6 +15,8 @@ OPTION_KEYS = {
     "cpu_shares", "pids_limit", "cap_add", "cap_drop", "privileged", "network", "network_aliases", "ip",
     "mac_address", "publish", "publish_all", "expose", "dns", "dns_search", "dns_options", "add_hosts",
     "restart", "auto_remove", "init", "tty", "interactive", "log_opts", "pull",
+    "health_cmd", "health_interval", "health_timeout", "health_start_period", "health_start_interval",
+    "health_retries", "no_healthcheck",
 }
 
 
