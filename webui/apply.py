@@ -15,8 +15,8 @@ from datetime import datetime
 from django.db import IntegrityError, transaction
 
 from webui import notify
-from webui.models import (JOB_ENDS, Container, ContainerHealth, ContainerState, Host, HostJournal, Image, Job, JobLine, JobState,
-                          Network, Volume)
+from webui.models import (JOB_ENDS, AppliedEvent, Container, ContainerHealth, ContainerState, Host, HostJournal,
+                          Image, Job, JobLine, JobState, Network, Volume)
 from workers import protocol
 
 log = logging.getLogger(__name__)
@@ -117,16 +117,22 @@ def apply_engine_event(host_name: str, data: dict) -> None:
     if not isinstance(position, int) or position < 0:
         raise ValueError(f"bad journal position {position!r}")
     host = _host(host_name)
+    actor = _obj(event.get("Actor"))
     with transaction.atomic():
+        try:
+            with transaction.atomic():
+                AppliedEvent.objects.create(host=host, journal=journal, position=position,
+                                            actor=_text(actor.get("ID"), 64), action=_text(event.get("Action"), 64))
+        except IntegrityError:
+            return   # shipped twice, or delivered again after a recorder died
         mark, _ = HostJournal.objects.select_for_update().get_or_create(host=host)
         if mark.journal != journal:
             mark.journal, mark.position = journal, 0   # a new engine root counts again
-        if position <= mark.position:
-            return   # shipped twice
-        mark.position = position
-        mark.save()
+        if position > mark.position:
+            mark.position = position
+            mark.save()
         if event.get("Type") == "container":
-            _container_event(host, event)
+            _container_event(host, event, journal, position)
     notify.inventory_changed(host.team_id)
 
 
@@ -142,7 +148,7 @@ def health_from_status(status: str) -> str:
     return ContainerHealth.STARTING if found.group(1) == "health: starting" else found.group(1)
 
 
-def _container_event(host: Host, event: dict) -> None:
+def _container_event(host: Host, event: dict, journal: str = "", position: int = 0) -> None:
     action = _text(event.get("Action"), 64)
     actor = _obj(event.get("Actor"))
     cid = _text(actor.get("ID"), 64)
@@ -152,11 +158,17 @@ def _container_event(host: Host, event: dict) -> None:
     if action == "destroy":
         Container.objects.filter(host=host, engine_id=cid).delete()
         return
+    if AppliedEvent.objects.filter(host=host, actor=cid, action="destroy").exists():
+        return   # an older event of a container already gone, delivered late
     row = Container.objects.filter(host=host, engine_id=cid).first()
     if row is None:
         if action != "create":
             return  # the next inventory brings it whole
         row = Container(host=host, team=host.team, engine_id=cid)
+    elif row.event_journal == journal and position and position < row.event_position:
+        return   # older than what the row shows already: it changes nothing
+    if position:
+        row.event_journal, row.event_position = journal, position
     row.name = _text(attrs.get("name"), 255) or row.name or cid[:12]
     row.image = _text(attrs.get("image"), 512) or row.image
     if action in _CONTAINER_STATES:
@@ -193,6 +205,18 @@ def converge_inventory(host_name: str, data: dict) -> dict:
     counts = {"adopted": 0, "removed": 0}
     containers = [c for c in data.get("containers", []) if isinstance(c, dict)]
     with transaction.atomic():
+        journal = _text(data.get("journal"), 64)
+        position = data.get("journal_position")
+        position = position if isinstance(position, int) and position >= 0 and journal else None
+
+        def changed_since(row) -> bool:
+            """An event after the inventory was taken changed this row: the inventory is older."""
+            return position is not None and row.event_journal == journal and row.event_position > position
+
+        destroyed_since = set()
+        if position is not None:
+            destroyed_since = set(AppliedEvent.objects.filter(host=host, journal=journal, action="destroy",
+                                                              position__gt=position).values_list("actor", flat=True))
         seen = set()
         for c in containers:
             cid = _text(c.get("id"), 64)
@@ -204,8 +228,12 @@ def converge_inventory(host_name: str, data: dict) -> dict:
             seen.add(cid)
             row = Container.objects.filter(host=host, engine_id=cid).first()
             if row is None:
+                if cid in destroyed_since:
+                    continue   # removed after the inventory was taken
                 row = Container(host=host, team=host.team, engine_id=cid)
                 counts["adopted"] += 1
+            elif changed_since(row):
+                continue
             row.name = _text(c.get("name"), 255)
             row.image, row.image_id = _text(c.get("image"), 512), _text(c.get("image_id"), 80)
             row.command, row.state, row.status = _text(c.get("command")), state, _text(c.get("status"), 128)
@@ -218,6 +246,8 @@ def converge_inventory(host_name: str, data: dict) -> dict:
             row.networks = [str(n)[:255] for n in nets] if isinstance(nets, list) else []
             row.save()
         gone = Container.objects.filter(host=host).exclude(engine_id__in=seen)
+        gone = [row.id for row in gone if not changed_since(row)]
+        gone = Container.objects.filter(id__in=gone)
         counts["removed"] = gone.count()
         gone.delete()
 
@@ -256,3 +286,11 @@ def converge_inventory(host_name: str, data: dict) -> dict:
         Volume.objects.filter(host=host).exclude(name__in=keep).delete()
     notify.inventory_changed(host.team_id)
     return counts
+
+
+def prune_applied(now, keep_days: int = 7) -> int:
+    """Forget applied events older than a week: no redelivery comes that late."""
+    from datetime import timedelta
+
+    deleted, _ = AppliedEvent.objects.filter(applied_at__lt=now - timedelta(days=keep_days)).delete()
+    return deleted

@@ -249,6 +249,10 @@ class Container(models.Model):
     ports = models.CharField(max_length=1024, blank=True)
     networks = models.JSONField(default=list, blank=True)
     created = models.CharField(max_length=64, blank=True)  # as the host reports it (RFC 3339)
+    # The journal position of the newest engine event applied to this row: an older one that
+    # arrives later does not turn the state back.
+    event_journal = models.CharField(max_length=64, blank=True)
+    event_position = models.BigIntegerField(default=0)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -327,6 +331,23 @@ class Volume(models.Model):
     def to_public(self) -> dict:
         return {"id": str(self.id), "host": self.host.name, "name": self.name, "driver": self.driver,
                 "labels": self.labels, "created": self.created}
+
+
+class AppliedEvent(models.Model):
+    """An engine event the recorder applied: each (host, journal, position) once, whatever order
+    recorders deliver them in (a recorder that takes over a dead one's entries applies older
+    events after newer ones). Kept a week (the recorder's sweep prunes)."""
+
+    host = models.ForeignKey(Host, on_delete=models.CASCADE, related_name="applied_events")
+    journal = models.CharField(max_length=64)
+    position = models.BigIntegerField()
+    actor = models.CharField(max_length=64, blank=True)
+    action = models.CharField(max_length=64, blank=True)
+    applied_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["host", "journal", "position"], name="apply_each_event_once")]
+        indexes = [models.Index(fields=["host", "actor"]), models.Index(fields=["applied_at"])]
 
 
 class HostJournal(models.Model):

@@ -220,6 +220,9 @@ class Recorder:
 
         expire_overdue(self.client, now)
         recover_lost(self.client, now)
+        if now.timestamp() - getattr(self, "_pruned", 0.0) > 600:
+            self._pruned = now.timestamp()
+            apply.prune_applied(now)
         gone = []
         for host in Host.objects.filter(state=HostState.ONLINE):
             if host.is_overdue(now):

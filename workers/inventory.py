@@ -17,6 +17,13 @@ MAX_ITEMS = 20_000      # per kind: a host with more is cut, and says so
 
 
 def collect(engine) -> dict:
+    # Where the journal stood before the listing: the recorder leaves alone rows that events
+    # after this point changed (a container made or removed while the inventory was taken).
+    try:
+        journal = (engine.root / "worker" / "journal-id").read_text().strip()
+    except OSError:
+        journal = ""
+    position = engine.events.end()
     containers = [{
         "id": c.id, "name": c.name, "image": c.image, "image_id": c.image_id, "command": c.command,
         "created": c.created, "state": c.state, "status": c.status, "exit_code": c.exit_code,
@@ -28,7 +35,8 @@ def collect(engine) -> dict:
                  "internal": n.internal, "labels": n.labels} for n in engine.networks.list()]
     volumes = [{"name": v.name, "driver": v.driver, "labels": v.labels, "created": v.created_at}
                for v in engine.containers.volumes.list()]
-    out = {"containers": containers, "images": images, "networks": networks, "volumes": volumes}
+    out = {"containers": containers, "images": images, "networks": networks, "volumes": volumes,
+           "journal": journal, "journal_position": position}
     truncated = [k for k, v in out.items() if len(v) > MAX_ITEMS]
     for k in truncated:
         out[k] = out[k][:MAX_ITEMS]

@@ -41,9 +41,6 @@ def recorder_process(settings, url: str, log) -> subprocess.Popen:
                             stderr=subprocess.STDOUT, start_new_session=True)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "known bug: the next recorder applies newer engine events before it claims the dead one's "
-    "pending ones, and webui/apply.py then drops those as already shipped (position <= mark)"))
 def test_a_killed_recorder_loses_and_duplicates_no_event(settings, redis_server, people, tmp_path):
     import redis
 
