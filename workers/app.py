@@ -19,7 +19,7 @@ log = logging.getLogger(__name__)
 
 config = WorkerConfig.from_env()
 
-app = Celery("berth", broker=config.broker_url, include=["workers.tasks"])
+app = Celery("berth", broker=config.broker_url, include=["workers.tasks", "workers.logtasks"])
 # Tasks are routed by the web side to ``host.<name>``; a task this worker does not know is
 # refused by Celery and acknowledged, never retried elsewhere.
 app.conf.update(
@@ -38,17 +38,19 @@ app.conf.update(
 
 _heartbeat: Heartbeat | None = None
 _shipper = None
+_logship = None
 inventory = None    # the InventoryLoop: jobs poke it after changing what the host has
 
 
 @worker_ready.connect
 def _on_ready(**_):
-    global _heartbeat, _shipper, inventory
+    global _heartbeat, _shipper, _logship, inventory
     from pathlib import Path
 
     from workers.events import EventPublisher
     from workers.inventory import InventoryLoop
     from workers.jobs import engine
+    from workers.logship import LogShipper
     from workers.shipper import Shipper
 
     _heartbeat = Heartbeat(config)
@@ -60,12 +62,14 @@ def _on_ready(**_):
     _shipper = Shipper(eng.events, EventPublisher.from_url(config.events_url, config.events_stream),
                        config.host_name, Path(config.engine_root) / "worker")
     _shipper.start()
+    _logship = LogShipper.from_config(eng, config)
+    _logship.start()
     log.info("host %s registered; listening on queue %s", config.host_name, config.queue)
 
 
 @worker_shutdown.connect
 def _on_shutdown(**_):
-    for part in (_shipper, inventory):
+    for part in (_shipper, _logship, inventory):
         if part is not None:
             part.stop()
     if _heartbeat is not None:
