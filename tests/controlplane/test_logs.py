@@ -74,6 +74,22 @@ def test_lines_of_a_fast_writer_reach_the_stream_in_order_each_once_across_worke
         hosts.stop("gamma")
 
 
+def settled_row(cid: str, host):
+    """The container's row once an inventory collected after the container existed was applied
+    (updated_at bumps at every inventory): an inventory collected just before the run but applied
+    after its event removes the row, and the next adopts it under a new id (reported to the lead)."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from webui.models import Container
+
+    made = timezone.now()
+    return wait_for(lambda: Container.objects.filter(engine_id=cid, host=host,
+                                                     updated_at__gt=made + timedelta(seconds=4.5)).first(),
+                    timeout=60, what="the container's row after an inventory")
+
+
 def session_cookie(client, username):
     from tests.conftest import PASSWORD
 
@@ -111,14 +127,16 @@ def test_the_websocket_resumes_from_a_position_refuses_outsiders_and_delivers_ho
     assert made.returncode == 0, made.stderr
     cid = made.stdout.strip()
     try:
-        row = wait_for(lambda: Container.objects.filter(engine_id=cid, host=alpha).first(), what="the row")
+        row = settled_row(cid, alpha)
         wait_for(lambda: len(stream(broker_url, "alpha", cid)) >= 5 or None, what="first lines shipped")
         path = f"/ws/containers/{row.id}/logs/"
 
+        viewer, member = session_cookie(Client(), "viewer"), session_cookie(Client(), "member")
+
         async def first_five():
-            ws = communicator(path, session_cookie(Client(), "viewer"))
-            connected, _ = await ws.connect()
-            assert connected
+            ws = communicator(path, viewer)
+            connected, code = await ws.connect()
+            assert connected, code
             got = [await ws.receive_json_from(timeout=10) for _ in range(5)]
             assert await ws.receive_nothing(timeout=0.5)
             await ws.disconnect()
@@ -134,7 +152,7 @@ def test_the_websocket_resumes_from_a_position_refuses_outsiders_and_delivers_ho
         wait_for(lambda: len(stream(broker_url, "alpha", cid)) >= 7 or None, what="l4, l5 shipped")
 
         async def resumed():
-            ws = communicator(f"{path}?from={got[3]['id']}", session_cookie(Client(), "member"))
+            ws = communicator(f"{path}?from={got[3]['id']}", member)
             connected, _ = await ws.connect()
             assert connected
             more = [await ws.receive_json_from(timeout=10) for _ in range(3)]
@@ -153,9 +171,9 @@ def test_the_websocket_resumes_from_a_position_refuses_outsiders_and_delivers_ho
 
         assert async_to_sync(refused)(session_cookie(Client(), "outsider")) == (False, 4404)
         assert async_to_sync(refused)(None) == (False, 4401)
-        assert async_to_sync(refused)(session_cookie(Client(), "viewer"), f"{path}?from=x';--") == (False, 4400)
+        assert async_to_sync(refused)(viewer, f"{path}?from=x';--") == (False, 4400)
         missing = "/ws/containers/00000000-0000-4000-8000-000000000000/logs/"
-        assert async_to_sync(refused)(session_cookie(Client(), "viewer"), missing) == (False, 4404)
+        assert async_to_sync(refused)(viewer, missing) == (False, 4404)
 
         # The streaming endpoint: same lines as JSON, tail, and 404 for an outsider.
         web = Client()
@@ -193,7 +211,7 @@ def test_older_lines_come_from_the_hosts_files_through_a_job(plane, hosts, peopl
     assert made.returncode == 0, made.stderr
     cid = made.stdout.strip()
     try:
-        row = wait_for(lambda: Container.objects.filter(engine_id=cid, host=alpha).first(), what="the row")
+        row = settled_row(cid, alpha)
         job = finished(logs.read_logs(people["viewer"], row, tail=3))
         assert job.state == JobState.SUCCEEDED, (job.error, job.log)
         got = [(x["stream"], base64.b64decode(x["line"])) for x in job.result["lines"]]
