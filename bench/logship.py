@@ -36,7 +36,7 @@ import redis  # noqa: E402
 
 from engine.api import Engine  # noqa: E402
 from engine.containers.busybox_image import build  # noqa: E402
-from engine.containers.model import RunOptions  # noqa: E402
+from engine.containers.model import ExecOptions, RunOptions  # noqa: E402
 from engine.logs.files import parse_time  # noqa: E402
 from tests.conftest import RedisServer  # noqa: E402
 from workers.logship import LogShipper  # noqa: E402
@@ -62,10 +62,11 @@ def main() -> None:
         build(work / "root" / "local-images", "busybox-test")
         client = redis.Redis.from_url(server.url(0))
         svc = engine.containers
-        info, _ = svc.run(RunOptions(image="busybox-test", network="none", detach=True, command=[
+        rec = svc.create(RunOptions(image="busybox-test", network="none", command=[
             "sh", "-c", f"while [ ! -e /tmp/go ]; do sleep 0.05; done; i=0; "
                         f"while [ $i -lt {args.lines} ]; do echo \"line $i\"; i=$((i+1)); done"]))
-        cid = info["Id"] if isinstance(info, dict) and "Id" in info else svc.list(all=True)[0].id
+        cid = rec["Id"]
+        svc.start(cid)
         shipper = LogShipper(engine, client, "bench", work / "state", scan_seconds=0.2, maxlen=10 * args.lines)
         shipper.start()
         raw: list[float] = []
@@ -92,7 +93,7 @@ def main() -> None:
             t.start()
         time.sleep(1.0)   # both readers and the shipper's tail are at the end of the (empty) log
         started = time.time()
-        svc.exec(cid, ["touch", "/tmp/go"]) if hasattr(svc, "exec") else None
+        svc.exec(cid, ExecOptions(command=["touch", "/tmp/go"]))
         for t in readers:
             t.join(timeout=300)
         shipper.stop()

@@ -1,9 +1,10 @@
 """Ships every container's log files to per-container Redis streams, resuming where it stopped.
 
-One thread per container on the host follows its log files through the engine
+Two threads per container on the host: one follows its log files through the engine
 (``Containers.logs(follow=True, after=position)``, which also rotates them as it goes) and
-XADDs each record to ``berth:logs:<host>:<container id>`` (``workers/protocol.py``), bounded by
-MAXLEN ~ ``BERTH_LOGS_MAXLEN``. Each entry carries the file position after its line
+the other XADDs the records read so far (pipelined, in order) to
+``berth:logs:<host>:<container id>`` (``workers/protocol.py``), bounded by ~ ``BERTH_LOGS_MAXLEN``.
+Each entry carries the file position after its line
 (``engine.logs.files.Position``, which survives rotation). The position is also saved under
 ``$BERTH_ROOT/worker/logs/<id>`` after the XADD (at most every ``SAVE_SECONDS`` while lines
 flow, and whenever they pause). On a restart a container resumes from the newer of the saved
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import os
+import queue
 import threading
 import time
 from pathlib import Path
@@ -34,6 +36,8 @@ from workers.protocol import LOGS_MAXLEN, logs_stream
 log = logging.getLogger(__name__)
 
 SAVE_SECONDS = 0.5
+BATCH = 500          # records sent in one pipeline (those already read; never waits to fill one)
+_END = object()
 GONE_SECONDS = 3600
 
 
@@ -81,31 +85,79 @@ class ContainerTail(threading.Thread):
     def save(self, pos: Position, sync: bool = False) -> None:
         _write(self.state, pos.to_text(), sync)
 
+    def _read(self, pos: Position, out: queue.Queue, done: threading.Event) -> None:
+        """The reader half: follows the files into ``out``, then ``_END`` (or the exception); gives up
+        when ``done`` is set (the shipping half failed and starts again from the saved position)."""
+
+        def put(item) -> bool:
+            while not done.is_set():
+                try:
+                    out.put(item, timeout=0.5)
+                    return True
+                except queue.Full:
+                    pass
+            return False
+
+        try:
+            for rec in self.shipper.engine.containers.logs(self.container_id, follow=True, after=pos):
+                if not put(rec) or self.stopping.is_set():
+                    break
+            put(_END)
+        except BaseException as exc:  # noqa: BLE001 — handed to the shipping half
+            put(exc)
+
+    def _ship(self, batch: list) -> None:
+        pipe = self.shipper.client.pipeline(transaction=False)
+        for rec in batch:
+            fields = {"stream": rec.stream, "time": rec.time, "line": rec.data, "pos": rec.position.to_text()}
+            if rec.partial:
+                fields["partial"] = "1"
+            pipe.xadd(self.key, fields, maxlen=self.shipper.maxlen, approximate=True)
+        pipe.execute()       # in order; the position is saved only after
+        self.shipped += len(batch)
+
     def run(self) -> None:
-        containers = self.shipper.engine.containers
         while not self.stopping.is_set():
+            done = threading.Event()
             try:
                 pos = self.resume()
                 saved_at, unsaved = time.monotonic(), None
-                for rec in containers.logs(self.container_id, follow=True, after=pos):
-                    fields = {"stream": rec.stream, "time": rec.time, "line": rec.data,
-                              "pos": rec.position.to_text()}
-                    if rec.partial:
-                        fields["partial"] = "1"
-                    self.shipper.client.xadd(self.key, fields, maxlen=self.shipper.maxlen, approximate=True)
-                    self.shipped += 1
-                    unsaved = rec.position
-                    if time.monotonic() - saved_at >= SAVE_SECONDS:
-                        self.save(unsaved)
+                records: queue.Queue = queue.Queue(maxsize=BATCH * 4)
+                threading.Thread(target=self._read, args=(pos, records, done), daemon=True,
+                                 name=f"logread-{self.container_id[:12]}").start()
+                ended = None
+                while ended is None:
+                    if unsaved is not None and records.empty():
+                        self.save(unsaved)       # lines paused: save now
                         saved_at, unsaved = time.monotonic(), None
-                    if self.stopping.is_set():
-                        break
+                    batch, item = [], records.get()
+                    while True:
+                        if item is _END or isinstance(item, BaseException):
+                            ended = item
+                            break
+                        batch.append(item)
+                        if len(batch) >= BATCH:
+                            break
+                        try:
+                            item = records.get_nowait()
+                        except queue.Empty:
+                            break
+                    if batch:
+                        self._ship(batch)
+                        unsaved = batch[-1].position
+                        if time.monotonic() - saved_at >= SAVE_SECONDS:
+                            self.save(unsaved)
+                            saved_at, unsaved = time.monotonic(), None
                 if unsaved is not None:
                     self.save(unsaved)
+                if isinstance(ended, BaseException):
+                    raise ended
             except NotFound:
                 return      # removed: the scan drops it
             except Exception:  # noqa: BLE001 — Redis away, a file half-rotated: again from the position
                 log.warning("log shipping of %s interrupted; resuming", self.container_id[:12], exc_info=True)
+            finally:
+                done.set()
             # Stopped (or interrupted): look again later, for a restart of the container.
             self.stopping.wait(self.shipper.scan_seconds)
 
