@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from webui import api, contexts, views
+from webui import api, contexts, logs, views
 
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
@@ -19,6 +19,7 @@ urlpatterns = [
     path("teams/", views.teams, name="teams"),
     path("api/v1/hosts/", api.hosts, name="api-hosts"),
     path("api/v1/hosts/<uuid:host_id>/", api.host, name="api-host"),
+    path("api/v1/containers/<uuid:container_id>/logs", logs.logs_view, name="api-container-logs"),
     path("jobs/<uuid:job_id>/context", contexts.job_context, name="job-context"),
     path("admin/", admin.site.urls),
 ]

@@ -19,7 +19,7 @@ log = logging.getLogger(__name__)
 
 config = WorkerConfig.from_env()
 
-app = Celery("berth", broker=config.broker_url, include=["workers.tasks"])
+app = Celery("berth", broker=config.broker_url, include=["workers.tasks", "workers.logtasks"])
 # Tasks are routed by the web side to ``host.<name>``; a task this worker does not know is
 # refused by Celery and acknowledged, never retried elsewhere.
 app.conf.update(
@@ -40,12 +40,13 @@ _heartbeat: Heartbeat | None = None
 _shipper = None
 _health = None     # engine.containers.healthscheduler.HealthScheduler: every container's health check
 _stats = None      # workers.livestats.LiveStats: samples to berth:stats:<host>
+_logship = None
 inventory = None    # the InventoryLoop: jobs poke it after changing what the host has
 
 
 @worker_ready.connect
 def _on_ready(**_):
-    global _heartbeat, _shipper, _health, _stats, inventory
+    global _heartbeat, _shipper, _health, _stats, _logship, inventory
     from pathlib import Path
 
     import redis
@@ -56,6 +57,7 @@ def _on_ready(**_):
     from workers.inventory import InventoryLoop
     from workers.jobs import engine
     from workers.livestats import LiveStats
+    from workers.logship import LogShipper
     from workers.shipper import Shipper
 
     _heartbeat = Heartbeat(config)
@@ -73,12 +75,14 @@ def _on_ready(**_):
         _stats = LiveStats(eng.containers, redis.Redis.from_url(config.events_url, socket_timeout=10),
                            config.host_name, config.stats_seconds)
         _stats.start()
+    _logship = LogShipper.from_config(eng, config)
+    _logship.start()
     log.info("host %s registered; listening on queue %s", config.host_name, config.queue)
 
 
 @worker_shutdown.connect
 def _on_shutdown(**_):
-    for part in (_stats, _health, _shipper, inventory):
+    for part in (_stats, _health, _shipper, _logship, inventory):
         if part is not None:
             part.stop()
     if _heartbeat is not None:

@@ -28,6 +28,7 @@ TASKS = (
     "host.volumes.create", "host.volumes.remove", "host.volumes.prune",
     "host.builds.build", "host.builds.prune",
     "host.inventory.refresh",
+    "host.logs.read",
 )
 
 # Events a host sends about a job (``type`` field of the stream entry; ``data`` carries "job").
@@ -81,3 +82,20 @@ def sent_key(job_id: str) -> str:
 
 def resent_key(job_id: str) -> str:
     return f"berth:job:{check_job_id(job_id)}:resent"
+
+
+# -- logs -----------------------------------------------------------------------------------
+# Each container's output on the Redis stream ``berth:logs:<host>:<container id>`` (workers/logship.py):
+# entries with ``stream`` (stdout/stderr), ``time`` (RFC 3339, as the log file has it), ``line``
+# (raw bytes, with its newline when complete), ``pos`` (the file position after it) and
+# ``partial`` ("1" for a piece of a line longer than the engine's join limit).
+LOGS_MAXLEN = 10_000     # entries kept per container stream (approximate; BERTH_LOGS_MAXLEN)
+LOGS_READ_CAP = 1 << 20  # bytes of lines a ``host.logs.read`` job returns at most
+_ENGINE_ID = re.compile(r"[0-9a-f]{64}")
+
+
+def logs_stream(host_name: str, container_id: str) -> str:
+    queue_for(host_name)
+    if not isinstance(container_id, str) or not _ENGINE_ID.fullmatch(container_id):
+        raise ValueError(f"invalid container id {container_id!r}")
+    return f"berth:logs:{host_name}:{container_id}"

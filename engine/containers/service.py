@@ -1216,10 +1216,11 @@ class Containers:
 
     def logs(self, ref: str, *, follow: bool = False, tail: int | None = None, since: float | None = None,
              until: float | None = None, stdout: bool = True, stderr: bool = True, lazy: bool = False,
-             join: int = logfiles.JOIN):
+             join: int = logfiles.JOIN, after: "logfiles.Position | None" = None):
         """Log records (``engine.logs.files.LogRecord``): a list, or with ``lazy`` an iterator that reads
         as it goes; with ``follow`` an iterator that ends when the container stops. A line longer
-        than ``join`` bytes comes in ``partial`` records."""
+        than ``join`` bytes comes in ``partial`` records. ``after`` (with ``follow``): resume right
+        after that ``logfiles.Position``; each record then carries its own (the host's log shipper)."""
         cid = self._find(ref)
         rec = self.store.load(cid)
         path = self.store.path(cid) / "ctr.log"
@@ -1249,7 +1250,7 @@ class Containers:
             monitor["stopped"] = monitor["stopped"] or time.monotonic()
             return pid_alive(monitor["pid"]) and time.monotonic() - monitor["stopped"] < 30
 
-        return logfiles.follow(path, running, tail=tail, since=since, streams=streams, join=join,
+        return logfiles.follow(path, running, tail=tail, since=since, streams=streams, join=join, after=after,
                                writer=lambda: monitor["pid"] if pid_alive(monitor["pid"]) else 0)
 
     def top(self, ref: str, ps_args: list[str] | None = None) -> TopResult:

@@ -75,10 +75,55 @@ class LogRecord:
     stream: str      # "stdout" or "stderr"
     data: bytes      # the line, with its "\n" when it was complete
     partial: bool = False  # a piece of a line longer than the join limit: its rest follows
+    position: "Position | None" = None  # set by ``follow``: where reading resumes after this record
 
     @property
     def timestamp(self) -> float:
         return parse_time(self.time)
+
+
+@dataclass(frozen=True)
+class Position:
+    """A resumable place in a log's files that survives rotation: the last whole file line read and
+    how many identical lines in a row ended there (``run``). Byte offsets do not survive a rotation
+    that regroups files; the line does (it carries the record's time to the nanosecond), and
+    ``follow(after=...)`` goes on right after it, wherever it is now. ``Position.START`` reads all.
+
+        pos = Position.from_text(saved)    # → follow(path, running, after=pos)
+    """
+
+    line: bytes = b""
+    run: int = 0
+
+    def to_text(self) -> str:
+        import base64
+
+        return f"{self.run}:{base64.b64encode(self.line).decode()}"
+
+    @classmethod
+    def from_text(cls, text: str | bytes | None) -> "Position":
+        import base64
+        import binascii
+
+        if isinstance(text, bytes):
+            text = text.decode("ascii", "replace")
+        run, sep, line = (text or "").partition(":")
+        try:
+            return cls(base64.b64decode(line, validate=True), max(0, int(run))) if sep else cls()
+        except (ValueError, binascii.Error):
+            return cls()
+
+    @property
+    def time(self) -> float:
+        """The time of the record this position is after (0 at the start or for a line that is not one)."""
+        parsed = parse_line(self.line) if self.line else None
+        try:
+            return parse_time(parsed[0]) if parsed else 0.0
+        except ValueError:
+            return 0.0
+
+
+Position.START = Position()
 
 
 def parse_time(text: str) -> float:
@@ -780,7 +825,8 @@ def read(log_path: Path, *, tail: int | None = None, since: float | None = None,
 
 def follow(log_path: Path, running: Callable[[], bool], *, tail: int | None = None, since: float | None = None,
            streams: tuple[str, ...] = ("stdout", "stderr"), poll: float = 0.05,
-           join: int = JOIN, writer: Callable[[], int] | None = None) -> Iterator[LogRecord]:
+           join: int = JOIN, writer: Callable[[], int] | None = None,
+           after: Position | None = None) -> Iterator[LogRecord]:
     """What ``records`` gives, then new lines as they come, until the container stops and all is read.
 
     History and what follows are one read from one position: the files are opened once, the
@@ -792,17 +838,29 @@ def follow(log_path: Path, running: Callable[[], bool], *, tail: int | None = No
     bytes are read between two touches, so a reader behind a fast writer still rotates in time.
     ``writer`` gives the pid of the monitor writing the log (0 for none): a file it still holds is
     not left for a newer one until it let go.
+
+    With ``after`` (a ``Position``), reading starts right after that line instead of at ``tail``
+    (a shipper resuming after a restart), and every record carries its ``position``: save it
+    after the record is delivered, and ``follow(after=saved)`` repeats and loses nothing.
     """
     handles = _open_all(log_path)
-    index, offset, last = _start(handles, tail, streams)
+    if after is not None:
+        index, offset = _find_after(handles, after.line, after.run) if after.line else (0, 0)
+        last = after.line
+    else:
+        index, offset, last = _start(handles, tail, streams)
     cursor = _Cursor(handles, index, offset, last)
+    if after is not None and after.line:
+        cursor.run = max(1, after.run)
     assembler = _Assembler(join)
 
     def emit(lines):
         for line in lines:
             rec = assembler.feed(line)
-            if rec is not None and _keep(rec, streams, since, None):
-                yield rec
+            if rec is not None:
+                rec.position = Position(cursor.last, cursor.run)
+                if _keep(rec, streams, since, None):
+                    yield rec
 
     behind = _Behind(log_path)
     try:
@@ -831,6 +889,7 @@ def follow(log_path: Path, running: Callable[[], bool], *, tail: int | None = No
                 if more:
                     continue
                 for rec in assembler.leftovers():
+                    rec.position = Position(cursor.last, cursor.run)
                     if _keep(rec, streams, since, None):
                         yield rec
                 behind.hold(False)
