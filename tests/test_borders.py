@@ -12,7 +12,7 @@ FORBIDDEN = {
     "workers": {"django", "channels", "rest_framework", "webui", "psycopg", "sqlite3"},
 }
 # webui never touches a host: it may use the engine's pure data modules only.
-WEBUI_ENGINE_ALLOWED = {"engine.errors", "engine.reference"}
+WEBUI_ENGINE_ALLOWED = {"engine.errors", "engine.reference", "engine.logs.times"}
 WEBUI_FORBIDDEN = {"pyroute2", "workers.heartbeat", "workers.app", "workers.__main__"}
 
 

@@ -33,7 +33,7 @@ from django.http import Http404, HttpResponseBadRequest, StreamingHttpResponse
 from django.views.decorators.http import require_GET
 
 from engine.errors import NotFound
-from engine.logs.files import parse_time
+from engine.logs.times import parse_time
 from webui.access import access_container
 from workers.protocol import logs_stream
 

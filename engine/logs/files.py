@@ -58,6 +58,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
 
+from engine.logs.times import parse_time, utc_text  # noqa: F401 (the record's time format, pure)
+
 
 # A file line longer than this is not one of conmon's records (their content is at most its
 # 8 KiB buffer): it is read in pieces of this size, never whole, and is not a record.
@@ -124,44 +126,6 @@ class Position:
 
 
 Position.START = Position()
-
-
-def parse_time(text: str) -> float:
-    """``2026-11-28T07:40:36.198571971+00:00`` → seconds since the epoch (microsecond precision)."""
-    head, _, rest = text.partition(".")
-    if not rest:
-        return datetime.datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
-    digits = ""
-    for ch in rest:
-        if not ch.isdigit():
-            break
-        digits += ch
-    zone = rest[len(digits):] or "+00:00"
-    zone = "+00:00" if zone == "Z" else zone
-    return datetime.datetime.fromisoformat(f"{head}.{digits[:6].ljust(6, '0')}{zone}").timestamp()
-
-
-def utc_text(text: str) -> str:
-    """A record's time as Docker's ``logs -t`` shows it: RFC 3339 in UTC with nanoseconds and ``Z``.
-
-    ``2026-11-28T08:40:36.198571971+01:00`` → ``2026-11-28T07:40:36.198571971Z``.
-    """
-    head, _, rest = text.partition(".")
-    digits = ""
-    for ch in rest:
-        if not ch.isdigit():
-            break
-        digits += ch
-    zone = rest[len(digits):] if rest else ""
-    if not rest:  # no fraction: the zone follows the seconds
-        for mark in ("Z", "+", "-"):
-            i = head.find(mark, 11)
-            if i > 0:
-                head, zone = head[:i], head[i:]
-                break
-    zone = "+00:00" if zone in ("", "Z") else zone
-    when = datetime.datetime.fromisoformat(head + zone).astimezone(datetime.timezone.utc)
-    return f"{when:%Y-%m-%dT%H:%M:%S}.{digits[:9].ljust(9, '0')}Z"
 
 
 def parse_line(line: bytes) -> tuple[str, str, bool, bytes] | None:
