@@ -21,7 +21,6 @@ import pytest
 
 from engine.api import Engine
 from engine.images.settings import ImageSettings
-from engine.images.writer import Blob, BuiltImage
 from tests.conftest import free_port, need_binary  # noqa: F401 (older imports)
 from tests.support.registry import (  # noqa: F401 (older imports: tests.engine.conftest.USER...)
     PASSWORD, USER, Registry, _serve_registry, _start_registry, _stop, _wait_until_it_answers, bcrypt_line,
