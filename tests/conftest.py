@@ -177,7 +177,7 @@ class RedisServer:
 def _session_registry(auth: bool):
     import tempfile
 
-    from tests.engine.conftest import _start_registry, _stop
+    from tests.support.registry import _start_registry, _stop
 
     tmp = tempfile.mkdtemp(prefix="berth-registry-auth-" if auth else "berth-registry-")
     proc = None
@@ -199,7 +199,7 @@ def registry():
 
 @pytest.fixture(scope="session")
 def auth_registry():
-    """The same with htpasswd auth (tests.engine.conftest.USER / PASSWORD)."""
+    """The same with htpasswd auth (tests.support.registry.USER / PASSWORD)."""
     yield from _session_registry(auth=True)
 
 

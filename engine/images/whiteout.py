@@ -38,9 +38,15 @@ def make_whiteout(dirfd: int, name: str) -> None:
     try:
         os.mknod(name, stat.S_IFCHR | 0o000, os.makedev(0, 0), dir_fd=dirfd)
     except PermissionError:
+        # mknod refused (before Linux 5.8 without CAP_MKNOD; a seccomp profile): the form of a
+        # userxattr overlay mount. If the xattr cannot be written, the empty file is removed again:
+        # left, it would show through as an empty file where the layer deleted the name.
         fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=dirfd)
         try:
             os.setxattr(fd, "user.overlay.whiteout", b"y")
+        except BaseException:
+            os.unlink(name, dir_fd=dirfd)
+            raise
         finally:
             os.close(fd)
 

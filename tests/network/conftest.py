@@ -18,7 +18,6 @@ import secrets
 import socket
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +27,7 @@ from engine.network import firewall, links
 from engine.network.service import Networks
 from engine.network.settings import AddressPool, NetworkSettings
 from tests.conftest import need_binary
+from tests.support.wait import wait_for
 
 BUSYBOX = "/bin/busybox"
 
@@ -72,16 +72,8 @@ def owned_census(nets: Networks, *roots: Path) -> dict[str, int]:
 
 
 def wait_until(check, timeout: float = 5.0, what: str = "a condition"):
-    deadline = time.monotonic() + timeout
-    delay = 0.002
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(delay)
-        delay = min(delay * 2, 0.05)
+    """tests/support/wait.py's wait_for, under the name this suite's tests import."""
+    return wait_for(check, timeout=timeout, interval=0.01, what=what)
 
 
 @dataclass

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 import threading
@@ -10,7 +11,7 @@ import time
 import pytest
 
 from engine.errors import UnsafeContent
-from engine.fs.resolve import BENEATH, Root
+from engine.fs.resolve import BENEATH, Found, Root
 
 
 @pytest.fixture
@@ -136,3 +137,40 @@ def test_create_file_never_writes_through_a_link_at_its_end(tree, decoy, impl):
         os.close(fd)
     made = tree / str(decoy).lstrip("/") / "new" / "file"
     assert made.is_file() and stat.S_IMODE(made.stat().st_mode) == 0o600
+
+
+def _open_fds() -> set[str]:
+    """This process's open descriptors (without the one that listed them, closed by now)."""
+    open_now = set()
+    for name in os.listdir("/proc/self/fd"):
+        try:
+            os.readlink(f"/proc/self/fd/{name}")
+        except FileNotFoundError:
+            continue
+        open_now.add(name)
+    return open_now
+
+
+def test_refusals_are_the_usual_os_errors_naming_the_path_and_leave_no_descriptor_open(tree, impl):
+    """Callers catch FileNotFoundError / NotADirectoryError and show the message: each carries its
+    errno, the system's wording and the in-root path asked for, and no descriptor is left behind."""
+    before = _open_fds()
+    with Root(tree, what="test image") as root:
+        cases = [
+            (lambda: root.mkdirs("/etc/passwd"), NotADirectoryError, "/etc/passwd"),       # a file at the end
+            (lambda: root.mkdirs("/etc/passwd/x"), NotADirectoryError, "/etc/passwd/x"),   # a file on the way
+            (lambda: root.open_dir("/etc/passwd"), NotADirectoryError, "/etc/passwd"),
+            (lambda: root.parent("/etc/passwd/x"), NotADirectoryError, "/etc/passwd"),
+            (lambda: root.path_fd("/missing/x"), FileNotFoundError, "/missing/x"),
+            (lambda: root.open_file("/etc/nothing"), FileNotFoundError, "/etc/nothing"),
+            (lambda: Found(str(tree), "/missing", "test image").lstat(), FileNotFoundError, "test image: /missing"),
+        ]
+        for call, kind, name in cases:
+            with pytest.raises(kind) as exc:
+                call()
+            code, words = (errno.ENOTDIR, "Not a directory") if kind is NotADirectoryError else (
+                errno.ENOENT, "No such file or directory")
+            assert (exc.value.errno, exc.value.strerror, exc.value.filename) == (code, words, name), exc.value
+            assert str(exc.value) == f"[Errno {code}] {words}: {name!r}"
+        assert _open_fds() == before | {str(root.fd)}
+    assert _open_fds() == before

@@ -6,6 +6,7 @@ drops to an unprivileged user checks the ``user.overlay.*`` forms a rootless unp
 
 from __future__ import annotations
 
+import errno
 import io
 import os
 import stat
@@ -199,3 +200,101 @@ def test_a_malformed_whiteout_refuses_the_layer_naming_the_entry(tmp_path):
     with pytest.raises(UnsafeContent) as exc:
         unpack(io.BytesIO(layer_tar({"a/": None, "a/.wh..": b""})), layer, what="image t, layer 1", max_entries=10)
     assert str(exc.value) == "image t, layer 1, entry 'a/.wh..': malformed whiteout '.wh..'; refused"
+
+
+def _refuse_mknod() -> None:
+    """From here on the kernel answers mknod and mknodat with EPERM (a seccomp filter of this
+    process), as a confined engine or a kernel before 5.8 without CAP_MKNOD does."""
+    import ctypes
+    import platform
+
+    if platform.machine() != "x86_64":
+        raise RuntimeError("the filter below knows x86_64's syscall numbers only")
+
+    class Filter(ctypes.Structure):
+        _fields_ = [("code", ctypes.c_uint16), ("jt", ctypes.c_uint8), ("jf", ctypes.c_uint8), ("k", ctypes.c_uint32)]
+
+    class Program(ctypes.Structure):
+        _fields_ = [("len", ctypes.c_uint16), ("filter", ctypes.POINTER(Filter))]
+
+    ld, jeq, ret = 0x20, 0x15, 0x06
+    allow, eperm = 0x7FFF0000, 0x00050000 | 1
+    code = [
+        Filter(ld, 0, 0, 4),                 # seccomp_data.arch
+        Filter(jeq, 0, 3, 0xC000003E),       # not x86_64: allow
+        Filter(ld, 0, 0, 0),                 # seccomp_data.nr
+        Filter(jeq, 2, 0, 259),              # mknodat
+        Filter(jeq, 1, 0, 133),              # mknod
+        Filter(ret, 0, 0, allow),
+        Filter(ret, 0, 0, eperm),
+    ]
+    program = Program(len(code), (Filter * len(code))(*code))
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(38, 1, 0, 0, 0) != 0 or libc.prctl(22, 2, ctypes.byref(program), 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl (seccomp)")
+
+
+def _open_fds() -> set[str]:
+    return set(os.listdir("/proc/self/fd"))
+
+
+def test_where_mknod_is_refused_a_whiteout_is_an_empty_file_with_the_user_xattr_and_nothing_is_left_half_done(open_dir):
+    """The fallback for real: a child whose kernel refuses mknod (seccomp) makes the whiteouts."""
+    layer, ramfs = open_dir / "layer", open_dir / "ramfs"
+    layer.mkdir()
+    ramfs.mkdir()
+    (layer / "kept").write_bytes(b"a file of the layer")
+    os.symlink(open_dir / "outside", layer / "link")
+    fd = _dirfd(layer)                                     # mutmut ties make_whiteout to this test here
+    try:
+        whiteout.make_whiteout(fd, "as-root")
+    finally:
+        os.close(fd)
+    os.unlink(layer / "as-root")
+    subprocess_run(["mount", "-t", "ramfs", "berth-test", str(ramfs)])   # a filesystem without xattrs
+    try:
+        pid = os.fork()
+        if pid == 0:
+            code = 1
+            try:
+                os.umask(0)
+                _refuse_mknod()
+                fd, rfd = _dirfd(layer), _dirfd(ramfs)
+                try:
+                    with pytest.raises(PermissionError):
+                        os.mknod("probe", stat.S_IFCHR, os.makedev(0, 0), dir_fd=fd)
+                    before = _open_fds()
+                    whiteout.make_whiteout(fd, "gone")
+                    for name in ("kept", "link"):              # an existing name, a link out: refused, untouched
+                        with pytest.raises(FileExistsError):
+                            whiteout.make_whiteout(fd, name)
+                    with pytest.raises(OSError) as exc:        # no xattr: refused, and no empty file left
+                        whiteout.make_whiteout(rfd, "gone")
+                    assert exc.value.errno == errno.EOPNOTSUPP, exc.value
+                    assert _open_fds() == before, (before, _open_fds())
+                    code = 0
+                finally:
+                    os.close(fd)
+                    os.close(rfd)
+            except BaseException as exc:
+                os.write(2, f"child: {exc!r}\n".encode())
+            finally:
+                os._exit(code)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+        assert os.listdir(ramfs) == []
+    finally:
+        subprocess_run(["umount", str(ramfs)])
+    st = os.lstat(layer / "gone")
+    assert stat.S_ISREG(st.st_mode) and stat.S_IMODE(st.st_mode) == 0o600 and st.st_size == 0
+    assert os.getxattr(layer / "gone", "user.overlay.whiteout") == b"y"
+    assert os.listxattr(layer / "gone") == ["user.overlay.whiteout"]
+    assert (layer / "kept").read_bytes() == b"a file of the layer" and os.listxattr(layer / "kept") == []
+    assert os.path.islink(layer / "link") and not os.path.lexists(open_dir / "outside")
+    assert sorted(os.listdir(layer)) == ["gone", "kept", "link"]
+
+
+def subprocess_run(argv: list[str]) -> None:
+    import subprocess
+
+    subprocess.run(argv, check=True, capture_output=True)
