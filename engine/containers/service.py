@@ -67,6 +67,7 @@ from engine.runtime.probe import Runtime, remembered_runtime
 from engine.runtime.runc import RuntimeDriver, runtime_message
 from engine.volumes.mounts import MountSpec, make_bind_source, parse_mount, parse_size, parse_tmpfs, parse_volume
 from engine.volumes.service import Volumes
+from engine.fs.hoststate import private_dir, secure_root
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 DEFAULT_STOP_TIMEOUT = 10
@@ -109,7 +110,7 @@ class Containers:
         self.root = Path(root)
         self._networks = networks
         self.default_network = default_network or os.environ.get("BERTH_DEFAULT_NETWORK") or "bridge"
-        self.root.mkdir(parents=True, exist_ok=True)
+        secure_root(self.root)  # 0700: no other host user reaches a container's files (CVE-2021-41091)
         self.images = images
         self.cgroup_parent = "/" + cgroup_parent.strip("/")
         self.store = RecordStore(self.root)
@@ -121,7 +122,7 @@ class Containers:
 
             digest = hashlib.sha256(str(self.root.resolve()).encode()).hexdigest()[:12]
             self.socket_dir = Path("/run/berth") / f"sockets-{digest}"
-            self.socket_dir.mkdir(parents=True, exist_ok=True)
+            private_dir(self.socket_dir)
         for d in (self.exit_dir, self.socket_dir):
             d.mkdir(exist_ok=True)
         self.runtime = runtime or self._runtime()
