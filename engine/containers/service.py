@@ -130,6 +130,7 @@ class Containers:
         self.monitor = Conmon(self.driver)
         self.volumes = Volumes(self.root, users=self._volume_users)
         self._exit_watch: ExitWatch | None = None
+        secure_root(self.root)  # and the state directories just made (a later one: at the next start)
         self.long_lived = long_lived  # False for one-shot processes (the CLI): poll, don't inotify
         self._reconcile_after_boot()
         if long_lived:
