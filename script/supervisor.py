@@ -33,7 +33,9 @@ PR_SET_PDEATHSIG = 1
 
 def var_dir() -> Path:
     path = Path(os.environ.get("BERTH_VAR", BASE / "var"))
-    path.mkdir(parents=True, exist_ok=True)
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)  # database, secret key, Redis data: ours alone
+    if path.stat().st_mode & 0o077:
+        os.chmod(path, 0o700)
     return path
 
 

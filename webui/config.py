@@ -13,8 +13,23 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 
 
 def var_dir() -> Path:
+    """``BERTH_VAR``: made 0700 (an existing one is tightened to 0700), as it holds the database,
+    the secret key and Redis's data: no other host user lists or opens anything in it."""
     path = Path(os.environ.get("BERTH_VAR", BASE_DIR / "var"))
-    path.mkdir(parents=True, exist_ok=True)
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if path.stat().st_mode & 0o077:
+        os.chmod(path, 0o700)
+    return path
+
+
+def private_file(path: Path) -> Path:
+    """Make ``path`` an empty file of mode 0600 from the first byte if it does not exist (the mode is
+    given to ``open``: a umask can only take bits away). SQLite then opens it as it is, and gives
+    its ``-wal`` and ``-shm`` files the database file's mode."""
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600))
+    except (FileExistsError, FileNotFoundError):
+        pass  # there already, or no directory to make it in (SQLite then says so)
     return path
 
 

@@ -4,6 +4,7 @@ environment; see the README's configuration table."""
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import dj_database_url
 
@@ -72,6 +73,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Tests get a file too, not a shared in-memory database: its table locks ignore the
     # busy timeout, and the recorder's thread and the test then trip over each other.
     DATABASES["default"]["TEST"] = {"NAME": str(config.var_dir() / "test.sqlite3")}
+    if DATABASES["default"].get("NAME") and DATABASES["default"]["NAME"] != ":memory:":
+        config.private_file(Path(DATABASES["default"]["NAME"]))  # 0600 before SQLite makes it
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

@@ -55,6 +55,7 @@ from engine.containers.users import resolve_in_rootfs
 from engine.errors import Conflict, EngineError, InvalidArgument, NotFound
 from engine import events
 from engine.logs import files as logfiles
+from engine.logs import settings as log_settings
 from engine.runtime import netdev
 from engine.runtime import rootfs as overlay
 from engine.runtime import spec as ocispec
@@ -66,6 +67,7 @@ from engine.runtime.probe import Runtime, remembered_runtime
 from engine.runtime.runc import RuntimeDriver, runtime_message
 from engine.volumes.mounts import MountSpec, make_bind_source, parse_mount, parse_size, parse_tmpfs, parse_volume
 from engine.volumes.service import Volumes
+from engine.fs.hoststate import private_dir, secure_root
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 DEFAULT_STOP_TIMEOUT = 10
@@ -108,7 +110,7 @@ class Containers:
         self.root = Path(root)
         self._networks = networks
         self.default_network = default_network or os.environ.get("BERTH_DEFAULT_NETWORK") or "bridge"
-        self.root.mkdir(parents=True, exist_ok=True)
+        secure_root(self.root)  # 0700: no other host user reaches a container's files (CVE-2021-41091)
         self.images = images
         self.cgroup_parent = "/" + cgroup_parent.strip("/")
         self.store = RecordStore(self.root)
@@ -120,7 +122,7 @@ class Containers:
 
             digest = hashlib.sha256(str(self.root.resolve()).encode()).hexdigest()[:12]
             self.socket_dir = Path("/run/berth") / f"sockets-{digest}"
-            self.socket_dir.mkdir(parents=True, exist_ok=True)
+            private_dir(self.socket_dir)
         for d in (self.exit_dir, self.socket_dir):
             d.mkdir(exist_ok=True)
         self.runtime = runtime or self._runtime()
@@ -128,6 +130,7 @@ class Containers:
         self.monitor = Conmon(self.driver)
         self.volumes = Volumes(self.root, users=self._volume_users)
         self._exit_watch: ExitWatch | None = None
+        secure_root(self.root)  # and the state directories just made (a later one: at the next start)
         self.long_lived = long_lived  # False for one-shot processes (the CLI): poll, don't inotify
         self._reconcile_after_boot()
         if long_lived:
@@ -356,13 +359,9 @@ class Containers:
         stop_signal = opts.stop_signal
         if stop_signal:
             parse_signal(stop_signal)
-        log_max_size = parse_size(opts.log_opts["max-size"]) if opts.log_opts.get("max-size") else 0
-        log_max_file = int(opts.log_opts.get("max-file", "1") or 1)
-        if log_max_file < 1:
-            raise InvalidArgument("invalid --log-opt max-file: must be at least 1")
-        unknown = set(opts.log_opts) - {"max-size", "max-file"}
-        if unknown:
-            raise InvalidArgument(f"unknown log option(s): {', '.join(sorted(unknown))} (max-size, max-file)")
+        # Every log is bounded: what --log-opt does not say comes from the engine's defaults.
+        log_bounds = log_settings.applied(self.root, opts.log_opts)
+        log_max_size, log_max_file = log_bounds.size_bytes, log_bounds.file_count
         env_from_files = []
         for path in opts.env_files:
             try:
@@ -418,7 +417,8 @@ class Containers:
                        "NetworkMode": net.mode, "PortBindings": networking.port_bindings(net.ports),
                        "PublishAllPorts": net.publish_all, "Dns": net.dns, "DnsSearch": net.dns_search,
                        "DnsOptions": net.dns_options, "ExtraHosts": net.extra_hosts,
-                       "LogMaxSize": log_max_size, "LogMaxFile": log_max_file}
+                       "LogMaxSize": log_max_size, "LogMaxFile": log_max_file,
+                       "LogConfig": {"Type": "k8s-file", "Config": log_bounds.options()}}
         record = {
             "Id": cid,
             "Created": now_iso(),
@@ -1603,7 +1603,7 @@ def to_docker(rec: dict, cdir: Path, volumes_dir: Path, network_settings: dict |
         "Platform": "linux",
         "HostConfig": {
             "Binds": [v for v in o["volumes"] if ":" in v] or None,
-            "LogConfig": {"Type": "k8s-file", "Config": dict(o["log_opts"])},
+            "LogConfig": rec["HostConfig"].get("LogConfig") or {"Type": "k8s-file", "Config": dict(o["log_opts"])},
             "NetworkMode": rec["HostConfig"]["NetworkMode"],
             "PortBindings": rec["HostConfig"].get("PortBindings") or {},
             "PublishAllPorts": bool(rec["HostConfig"].get("PublishAllPorts")),

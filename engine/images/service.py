@@ -48,6 +48,7 @@ from engine.reference import Reference, parse
 from engine.store.blobs import BlobStore, fsync_dir
 from engine.store.locks import file_lock
 from engine.store.metadata import MetadataStore
+from engine.fs.hoststate import secure_root
 
 DEFAULT_ROOT = "/var/lib/berth"
 
@@ -87,7 +88,7 @@ class LayerInfo:
 class ImageService:
     def __init__(self, root: str | os.PathLike | None = None, settings: ImageSettings | None = None):
         self.root = engine_root(root)
-        self.root.mkdir(parents=True, exist_ok=True)
+        secure_root(self.root)  # 0700: no other host user reaches a container's files (CVE-2021-41091)
         self.settings = settings or ImageSettings.load(self.root)
         self.layers_dir = self.root / "layers"
         self.layers_dir.mkdir(mode=0o700, exist_ok=True)

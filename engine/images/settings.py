@@ -63,7 +63,10 @@ class ImageSettings:
         except ValueError as exc:
             raise InvalidArgument(f"{path}: not valid JSON: {exc}") from None
         known = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(data) - known
+        from engine.logs.settings import KEYS as log_keys
+
+        unknown = set(data) - known - set(log_keys)  # the log bounds are engine.logs.settings'
+        data = {k: v for k, v in data.items() if k in known}
         if unknown:
             raise InvalidArgument(f"{path}: unknown settings {sorted(unknown)}; known: {sorted(known)}")
         return cls(**data)

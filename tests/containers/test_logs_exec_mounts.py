@@ -81,6 +81,51 @@ def test_rotation_keeps_max_file_files_of_whole_lines_with_no_engine_process_loo
         assert path.stat().st_size <= 2048
 
 
+def test_a_container_without_log_opt_is_bounded_by_the_engine_defaults(cli, containers, engine_root, cleanup,
+                                                                       unique, monkeypatch):
+    # The root's settings.json says max-size 2k (max-file 5), the environment max-file 3 (it wins):
+    # a container run with no --log-opt gets 3 files of at most 2 KiB, and inspect says so.
+    settings = engine_root / "settings.json"
+    assert not settings.exists()
+    settings.write_text(json.dumps({"log_max_size": "2k", "log_max_file": 5}))
+    try:
+        monkeypatch.setitem(cli.env, "BERTH_LOG_MAX_FILE", "3")
+        name = unique("bounded")
+        cleanup.append(name)
+        out = cli("run", "-d", "--name", name, IMAGE, "sh", "-c",
+                  "i=0; while [ $i -lt 300 ]; do i=$((i+1)); printf 'line %04d %090d\\n' $i 0; done; "
+                  "echo burst-done; sleep 30")
+        assert out.returncode == 0, out.stderr
+        info = json.loads(cli("inspect", name).stdout)[0]
+        assert info["HostConfig"]["LogConfig"] == {"Type": "k8s-file",
+                                                   "Config": {"max-size": "2k", "max-file": "3"}}
+        log = containers.log_path(name)
+        poll(lambda: b"burst-done" in b"".join(p.read_bytes() for p in files.files_in_order(log)),
+             what="the burst to be written")
+        shown = cli("logs", name).stdout.decode().splitlines()
+        assert shown[-1] == "burst-done" and shown[-2].startswith("line 0300 ")
+        assert len(shown) < 100  # ~43 KB were written: the older lines went
+        assert len({p.stat().st_ino for p in log.parent.glob("ctr.log*")}) <= 3
+        assert all(p.stat().st_size <= 2048 for p in files.files_in_order(log)[:-1])
+        # one option given: the other still comes from the defaults; a bad one is refused
+        other = unique("oneopt")
+        cleanup.append(other)
+        assert cli("create", "--name", other, "--log-opt", "max-file=2", IMAGE, "true").returncode == 0
+        info = json.loads(cli("inspect", other).stdout)[0]
+        assert info["HostConfig"]["LogConfig"]["Config"] == {"max-size": "2k", "max-file": "2"}
+        bad = cli("create", "--log-opt", "max-file=0", IMAGE, "true")
+        assert bad.returncode != 0 and b"max-file" in bad.stderr
+    finally:
+        settings.unlink()
+    # with nothing set: 10m x 3
+    monkeypatch.delitem(cli.env, "BERTH_LOG_MAX_FILE")
+    plain = unique("plain")
+    cleanup.append(plain)
+    assert cli("create", "--name", plain, IMAGE, "true").returncode == 0
+    info = json.loads(cli("inspect", plain).stdout)[0]
+    assert info["HostConfig"]["LogConfig"]["Config"] == {"max-size": "10m", "max-file": "3"}
+
+
 def test_exec_d_returns_at_once_and_the_process_runs_on(cli, containers, cleanup, unique):
     name = unique("execd")
     cleanup.append(name)
