@@ -123,17 +123,39 @@ class Containers:
             self.socket_dir.mkdir(parents=True, exist_ok=True)
         for d in (self.exit_dir, self.socket_dir):
             d.mkdir(exist_ok=True)
-        self.runtime = runtime or self._runtime()
-        self.driver = RuntimeDriver(self.runtime, self.root / "runtime")
-        self.monitor = Conmon(self.driver)
+        self._given_runtime = runtime
+        self._driver: RuntimeDriver | None = None
+        self._monitor: Conmon | None = None
         self.volumes = Volumes(self.root, users=self._volume_users)
         self._exit_watch: ExitWatch | None = None
         self.long_lived = long_lived  # False for one-shot processes (the CLI): poll, don't inotify
-        self._reconcile_after_boot()
-        if long_lived:
-            # an engine (worker) starts: what a crash or a killed command left goes now
-            self.sweep()
-            self.reconcile_networks()
+        # No work here: ``recover`` (once, when an engine process starts) and
+        # ``reconcile_after_boot`` (every command that starts, stops or lists) are explicit calls.
+
+    # The runtime is remembered under the root, probed (a process) the first time: made on first use.
+    @property
+    def runtime(self) -> Runtime:
+        return self.driver.runtime
+
+    @property
+    def driver(self) -> RuntimeDriver:
+        if self._driver is None:
+            self._driver = RuntimeDriver(self._given_runtime or self._runtime(), self.root / "runtime")
+        return self._driver
+
+    @property
+    def monitor(self) -> Conmon:
+        if self._monitor is None:
+            self._monitor = Conmon(self.driver)
+        return self._monitor
+
+    def recover(self) -> None:
+        """What an engine process does when it starts: after a reboot mark the containers that were
+        running exited (and apply their restart policies), remove what a crash or a killed command
+        left half-made, repair the networks. Idempotent; ``Engine.recover`` calls it once."""
+        self.reconcile_after_boot()
+        self.sweep()
+        self.reconcile_networks()
 
     @property
     def networks(self):
@@ -177,7 +199,7 @@ class Containers:
     def _runtime(self) -> Runtime:
         return remembered_runtime(self.root)
 
-    def _reconcile_after_boot(self) -> None:
+    def reconcile_after_boot(self) -> None:
         """After a host reboot every container is gone: mark them exited and apply their policies."""
         marker = self.store.dir / "boot_id"
         current = boot_id()

@@ -58,12 +58,18 @@ class ImageSettings:
         path = Path(root) / "settings.json"
         if not path.exists():
             return cls()
-        try:
-            data = json.loads(path.read_text())
-        except ValueError as exc:
-            raise InvalidArgument(f"{path}: not valid JSON: {exc}") from None
+        from engine.config import ENGINE_KEYS, read_settings_file
+
+        data = {k: v for k, v in read_settings_file(root).items() if k not in ENGINE_KEYS}
+        return cls.from_dict(data, path)
+
+    @classmethod
+    def from_dict(cls, data: dict, path: Path) -> "ImageSettings":
+        """The image keys of a settings.json (``path`` names it in errors); unknown keys are refused."""
+        from engine.config import ENGINE_KEYS
+
         known = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(data) - known
+        unknown = set(data) - known - set(ENGINE_KEYS)
         if unknown:
-            raise InvalidArgument(f"{path}: unknown settings {sorted(unknown)}; known: {sorted(known)}")
-        return cls(**data)
+            raise InvalidArgument(f"{path}: unknown settings {sorted(unknown)}; known: {sorted(known | set(ENGINE_KEYS))}")
+        return cls(**{k: v for k, v in data.items() if k in known})
