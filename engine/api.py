@@ -145,7 +145,8 @@ class Engine:
                 images = ChainImageSource(DirectoryImageSource(self.root / "local-images"),
                                           EngineImageSource(self.root, engine=self))
                 self._containers = Containers(self.root, images, cgroup_parent=self.config.cgroup_parent,
-                                              networks=self._networks, default_network=self.config.default_network)
+                                              networks=lambda: self.networks,
+                                              default_network=self.config.default_network)
         return self._containers
 
     @property

@@ -101,12 +101,13 @@ class Containers:
     def __init__(self, root: str | os.PathLike, images: ImageSource | None = None, *,
                  runtime: Runtime | None = None, cgroup_parent: str = "/berth", long_lived: bool = True,
                  networks=None, default_network: str | None = None):
-        """``networks``: an ``engine.network.service.Networks`` (made from the root and BERTH_* settings
-        on first use when None). ``default_network``: the network of a container created with no
+        """``networks``: an ``engine.network.service.Networks``, or a function that makes it (called on
+        first use), or None (made from the root and BERTH_* settings on first use). ``default_network``: the network of a container created with no
         ``--network``: ``bridge`` as Docker's, or BERTH_DEFAULT_NETWORK (``none`` is what
         ``dockerd --bridge=none`` gives)."""
         self.root = Path(root)
         self._networks = networks
+        self._networks_later = callable(networks) and not hasattr(networks, "reconcile")
         self.default_network = default_network or os.environ.get("BERTH_DEFAULT_NETWORK") or "bridge"
         self.root.mkdir(parents=True, exist_ok=True)
         self.images = images
@@ -165,12 +166,15 @@ class Containers:
             from engine.network.service import Networks
 
             self._networks = Networks(self.root)
+        elif self._networks_later:
+            self._networks = self._networks()  # the engine's, made now
+            self._networks_later = False
         return self._networks
 
     def reconcile_networks(self) -> None:
         """Remove every sandbox no running container holds (a crash, a reboot), restore bridges and
         rules. Nothing happens on a root that never had a network (no firewall table is made)."""
-        if self._networks is None and not (self.root / "network" / "network.db").exists():
+        if (self._networks is None or self._networks_later) and not (self.root / "network" / "network.db").exists():
             return
         live = set()
         for rec in self.store.all():
