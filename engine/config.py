@@ -1,8 +1,8 @@
 """EngineConfig: every setting of one engine, read in one place.
 
 Words: the *root* is the directory that holds one engine's state; ``<root>/settings.json``
-holds settings that stay (every key optional); the environment (``BERTH_*``) overrides a
-key of the file for one process. ``EngineConfig.load`` reads both, once; ``Engine(config)``
+holds the registry settings and limits (every key optional); the environment (``BERTH_*``)
+holds the rest, which every engine process (CLI, exit hook, build step) reads as its own. ``EngineConfig.load`` reads both, once; ``Engine(config)``
 hands each part the values it needs. The README's "Engine settings" table lists them all.
 
     config = EngineConfig.load("/var/lib/berth")          # settings.json, then BERTH_*
@@ -20,7 +20,7 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Mapping
 
 from engine.errors import InvalidArgument
 
@@ -31,7 +31,9 @@ if TYPE_CHECKING:
 
 DEFAULT_ROOT = "/var/lib/berth"
 
-# settings.json key -> environment variable, for the settings that are not the images' own.
+# The settings every engine process (CLI, worker, exit hook, build step) reads from its own
+# environment: a settings.json key for them would be honoured by some processes and not others
+# (two firewall tables for one root), so they are environment only, and refused in the file.
 ENGINE_KEYS = {
     "runtime": "BERTH_RUNTIME",
     "cgroup_parent": "BERTH_CGROUP_PARENT",
@@ -47,15 +49,6 @@ ENGINE_KEYS = {
     "events_segments": "BERTH_EVENTS_SEGMENTS",
     "events_fsync": "BERTH_EVENTS_FSYNC",
 }
-
-
-def _text(value: Any) -> str:
-    """A settings.json value as the environment would spell it."""
-    if isinstance(value, bool):
-        return "1" if value else "0"
-    if isinstance(value, list):
-        return ",".join(str(v) for v in value)
-    return str(value)
 
 
 def read_settings_file(root: Path) -> dict:
@@ -90,11 +83,13 @@ class EngineConfig:
 
         root = Path(root or env.get("BERTH_ROOT") or DEFAULT_ROOT)
         data = read_settings_file(root)
-        merged = {var: _text(data[key]) for key, var in ENGINE_KEYS.items() if key in data}
-        merged.update({k: v for k, v in env.items() if k.startswith("BERTH_")})
-        images = {k: v for k, v in data.items() if k not in ENGINE_KEYS}
+        misplaced = sorted(set(data) & set(ENGINE_KEYS))
+        if misplaced:
+            raise InvalidArgument(f"{root / 'settings.json'}: {misplaced} are set in the environment "
+                                  f"({', '.join(ENGINE_KEYS[k] for k in misplaced)}), not in settings.json")
+        merged = {k: v for k, v in env.items() if k.startswith("BERTH_")}
         return cls(root=root, runtime=merged.get("BERTH_RUNTIME") or None,
                    cgroup_parent=merged.get("BERTH_CGROUP_PARENT") or "/berth",
                    default_network=merged.get("BERTH_DEFAULT_NETWORK") or "bridge",
                    network=NetworkSettings.from_env(merged), journal=JournalSettings.from_env(merged),
-                   images=ImageSettings.from_dict(images, root / "settings.json"))
+                   images=ImageSettings.from_dict(data, root / "settings.json"))

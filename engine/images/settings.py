@@ -20,7 +20,6 @@ A caller (tests, the worker) may also pass an ``ImageSettings`` directly.
 from __future__ import annotations
 
 import dataclasses
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -58,18 +57,15 @@ class ImageSettings:
         path = Path(root) / "settings.json"
         if not path.exists():
             return cls()
-        from engine.config import ENGINE_KEYS, read_settings_file
+        from engine.config import read_settings_file
 
-        data = {k: v for k, v in read_settings_file(root).items() if k not in ENGINE_KEYS}
-        return cls.from_dict(data, path)
+        return cls.from_dict(read_settings_file(root), path)
 
     @classmethod
     def from_dict(cls, data: dict, path: Path) -> "ImageSettings":
         """The image keys of a settings.json (``path`` names it in errors); unknown keys are refused."""
-        from engine.config import ENGINE_KEYS
-
         known = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(data) - known - set(ENGINE_KEYS)
+        unknown = set(data) - known
         if unknown:
-            raise InvalidArgument(f"{path}: unknown settings {sorted(unknown)}; known: {sorted(known | set(ENGINE_KEYS))}")
-        return cls(**{k: v for k, v in data.items() if k in known})
+            raise InvalidArgument(f"{path}: unknown settings {sorted(unknown)}; known: {sorted(known)}")
+        return cls(**data)
