@@ -60,9 +60,9 @@ def register(subparsers) -> None:
 
 
 def _service(args):
-    from engine.images.service import ImageService
+    from engine.api import Engine
 
-    return ImageService(getattr(args, "root", None))
+    return Engine(getattr(args, "root", None)).images  # with its users (containers) and keepers (cache)
 
 
 def cmd_build(args: argparse.Namespace) -> int:

@@ -55,8 +55,12 @@ def containers_service(args: argparse.Namespace):
     pulling = EngineImageSource(root, progress=None if quiet else ProgressPrinter(sys.stderr),
                                 say=(lambda text: None) if quiet else (lambda text: print(text, file=sys.stderr)))
     images = ChainImageSource(DirectoryImageSource(root / "local-images"), pulling)
-    return Containers(root, images, cgroup_parent=os.environ.get("BERTH_CGROUP_PARENT", "/berth"),
-                      long_lived=False)
+    svc = Containers(root, images, cgroup_parent=os.environ.get("BERTH_CGROUP_PARENT", "/berth"),
+                     long_lived=False)
+    # Every command about containers sees them as they are after a reboot (a file read when there
+    # was none); the sweep and the network repair are the worker's (``Engine.recover``).
+    svc.reconcile_after_boot()
+    return svc
 
 
 def run_exit_code(exc: EngineError) -> int:

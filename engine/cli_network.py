@@ -58,8 +58,10 @@ def _containers(root):
     from engine.containers.service import Containers
     from engine.network.service import engine_root
 
-    return Containers(engine_root(root), cgroup_parent=os.environ.get("BERTH_CGROUP_PARENT", "/berth"),
-                      long_lived=False)
+    svc = Containers(engine_root(root), cgroup_parent=os.environ.get("BERTH_CGROUP_PARENT", "/berth"),
+                     long_lived=False)
+    svc.reconcile_after_boot()
+    return svc
 
 
 def networks(args):

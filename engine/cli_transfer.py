@@ -193,12 +193,12 @@ def cmd_diff(args) -> int:
 
 def cmd_commit(args) -> int:
     from engine.containers.commit import CommitOptions, commit
-    from engine.images.service import ImageService
+    from engine.api import Engine
 
     svc = _service(args)
     opts = CommitOptions(reference=args.repository or "", message=args.message, author=args.author,
                          changes=args.change, pause=args.pause)
-    image_id = commit(svc, ImageService(svc.root), args.container, opts)
+    image_id = commit(svc, Engine(svc.root).images, args.container, opts)
     print(image_id)
     return 0
 
@@ -221,12 +221,12 @@ DF_TABLE = "table {{.Type}}\t{{.TotalCount}}\t{{.Active}}\t{{.Size}}\t{{.Reclaim
 def cmd_system_df(args) -> int:
     from engine.format.output import Rows
     from engine.format.units import human_duration, human_size
-    from engine.images.service import ImageService
+    from engine.api import Engine
     from engine.system import disk_usage
 
     rows = Rows(args.format or DF_TABLE, DF_HEADERS)   # a bad --format fails before the work
     svc = _service(args)
-    du = disk_usage(svc, ImageService(svc.root))
+    du = disk_usage(svc, Engine(svc.root).images)
     if not args.verbose or args.format:
         sys.stdout.write(rows.render(du.rows()))
         return 0
@@ -279,7 +279,7 @@ def prune_warning(all: bool, volumes: bool) -> str:
 
 def cmd_system_prune(args) -> int:
     from engine.format.units import human_size
-    from engine.images.service import ImageService
+    from engine.api import Engine
     from engine.system import prune
 
     if not args.force:
@@ -290,7 +290,7 @@ def cmd_system_prune(args) -> int:
             print()
             return 0
     svc = _service(args)
-    report = prune(svc, ImageService(svc.root), all=args.all, volumes=args.volumes)
+    report = prune(svc, Engine(svc.root).images, all=args.all, volumes=args.volumes)
     for title, items in (("Deleted Containers:", report.containers), ("Deleted Networks:", report.networks),
                          ("Deleted Volumes:", report.volumes)):
         if items:

@@ -216,3 +216,17 @@ def prune(svc, images, *, all: bool = False, volumes: bool = False) -> SystemPru
         report.reclaimed += cache_freed
         events.emit(svc.root, "builder", "prune", "", {"reclaimed": str(cache_freed)})
     return report
+
+
+class System:
+    """``engine.system``: ``df()`` (``system df``) and ``prune(all=, volumes=)`` (``system prune``) of one
+    root, given its containers part and its ``ImageService``."""
+
+    def __init__(self, containers, images):
+        self.containers, self.images = containers, images
+
+    def df(self) -> DiskUsage:
+        return disk_usage(self.containers, self.images)
+
+    def prune(self, *, all: bool = False, volumes: bool = False) -> SystemPruneReport:
+        return prune(self.containers, self.images, all=all, volumes=volumes)

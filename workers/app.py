@@ -63,6 +63,7 @@ def _on_ready(**_):
     _heartbeat = Heartbeat(config)
     _heartbeat.start()
     eng = engine()
+    eng.recover()  # after a reboot or a crash: once, before any job runs
     publisher = EventPublisher.from_url(config.events_url, config.events_stream)
     inventory = InventoryLoop(engine, publisher, config.host_name, config.inventory_seconds)
     inventory.start()

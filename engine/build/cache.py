@@ -27,7 +27,6 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from engine.images import usage
 from engine.store.metadata import LayerRecord
 
 SCHEMA = """
@@ -145,11 +144,8 @@ class BuildCache:
 
 def cached_content(root: Path) -> tuple[set[str], set[str]]:
     """What the build cache of an engine root keeps from the garbage collector
-    (registered with ``engine.images.usage.register_keeper``)."""
+    (``engine.api.Engine`` passes it to the ``ImageService`` as a keeper)."""
     if not (Path(root) / "build" / "cache.db").exists():
         return set(), set()
     return BuildCache(root).used()
 
-
-# Any process that can build can also collect: keep the cache's layers from then on.
-usage.register_keeper(cached_content)

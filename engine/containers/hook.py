@@ -29,6 +29,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0  # removed meanwhile: nothing to record
     try:
         containers = Containers(root, cgroup_parent=parent, long_lived=False)
+        containers.reconcile_after_boot()
         rec = containers.handle_exit(cid)
         if rec is None:
             return 0

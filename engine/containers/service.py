@@ -103,12 +103,13 @@ class Containers:
     def __init__(self, root: str | os.PathLike, images: ImageSource | None = None, *,
                  runtime: Runtime | None = None, cgroup_parent: str = "/berth", long_lived: bool = True,
                  networks=None, default_network: str | None = None):
-        """``networks``: an ``engine.network.service.Networks`` (made from the root and BERTH_* settings
-        on first use when None). ``default_network``: the network of a container created with no
+        """``networks``: an ``engine.network.service.Networks``, or a function that makes it (called on
+        first use), or None (made from the root and BERTH_* settings on first use). ``default_network``: the network of a container created with no
         ``--network``: ``bridge`` as Docker's, or BERTH_DEFAULT_NETWORK (``none`` is what
         ``dockerd --bridge=none`` gives)."""
         self.root = Path(root)
         self._networks = networks
+        self._networks_later = callable(networks) and not hasattr(networks, "reconcile")
         self.default_network = default_network or os.environ.get("BERTH_DEFAULT_NETWORK") or "bridge"
         secure_root(self.root)  # 0700: no other host user reaches a container's files (CVE-2021-41091)
         self.images = images
@@ -125,18 +126,40 @@ class Containers:
             private_dir(self.socket_dir)
         for d in (self.exit_dir, self.socket_dir):
             d.mkdir(exist_ok=True)
-        self.runtime = runtime or self._runtime()
-        self.driver = RuntimeDriver(self.runtime, self.root / "runtime")
-        self.monitor = Conmon(self.driver)
+        self._given_runtime = runtime
+        self._driver: RuntimeDriver | None = None
+        self._monitor: Conmon | None = None
         self.volumes = Volumes(self.root, users=self._volume_users)
         self._exit_watch: ExitWatch | None = None
         secure_root(self.root)  # and the state directories just made (a later one: at the next start)
         self.long_lived = long_lived  # False for one-shot processes (the CLI): poll, don't inotify
-        self._reconcile_after_boot()
-        if long_lived:
-            # an engine (worker) starts: what a crash or a killed command left goes now
-            self.sweep()
-            self.reconcile_networks()
+        # No work here: ``recover`` (once, when an engine process starts) and
+        # ``reconcile_after_boot`` (every command that starts, stops or lists) are explicit calls.
+
+    # The runtime is remembered under the root, probed (a process) the first time: made on first use.
+    @property
+    def runtime(self) -> Runtime:
+        return self.driver.runtime
+
+    @property
+    def driver(self) -> RuntimeDriver:
+        if self._driver is None:
+            self._driver = RuntimeDriver(self._given_runtime or self._runtime(), self.root / "runtime")
+        return self._driver
+
+    @property
+    def monitor(self) -> Conmon:
+        if self._monitor is None:
+            self._monitor = Conmon(self.driver)
+        return self._monitor
+
+    def recover(self) -> None:
+        """What an engine process does when it starts: after a reboot mark the containers that were
+        running exited (and apply their restart policies), remove what a crash or a killed command
+        left half-made, repair the networks. Idempotent; ``Engine.recover`` calls it once."""
+        self.reconcile_after_boot()
+        self.sweep()
+        self.reconcile_networks()
 
     @property
     def networks(self):
@@ -146,12 +169,15 @@ class Containers:
             from engine.network.service import Networks
 
             self._networks = Networks(self.root)
+        elif self._networks_later:
+            self._networks = self._networks()  # the engine's, made now
+            self._networks_later = False
         return self._networks
 
     def reconcile_networks(self) -> None:
         """Remove every sandbox no running container holds (a crash, a reboot), restore bridges and
         rules. Nothing happens on a root that never had a network (no firewall table is made)."""
-        if self._networks is None and not (self.root / "network" / "network.db").exists():
+        if (self._networks is None or self._networks_later) and not (self.root / "network" / "network.db").exists():
             return
         live = set()
         for rec in self.store.all():
@@ -180,7 +206,7 @@ class Containers:
     def _runtime(self) -> Runtime:
         return remembered_runtime(self.root)
 
-    def _reconcile_after_boot(self) -> None:
+    def reconcile_after_boot(self) -> None:
         """After a host reboot every container is gone: mark them exited and apply their policies."""
         marker = self.store.dir / "boot_id"
         current = boot_id()

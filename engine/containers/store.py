@@ -130,7 +130,7 @@ class RecordStore:
 
 def containers_using_image(image_id: str, root: Path) -> list[str]:
     """Names (with state) of the containers of an engine root made from an image: the
-    images code asks before ``rmi`` and ``image prune`` (see engine.images.usage)."""
+    images code asks before ``rmi`` and ``image prune`` (``engine.api.Engine`` passes it in)."""
     if not (Path(root) / "containers").is_dir():
         return []
     out = []

@@ -33,13 +33,13 @@ import os
 import shutil
 import tempfile
 import threading
+from typing import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from engine import ids
 from engine.errors import Conflict, DigestMismatch, EngineError, InvalidArgument, NotFound
 from engine import events
-from engine.images import usage
 from engine.images.compression import PeekReader, file_chunks, open_diff
 from engine.images.model import HistoryEntry, ImageSummary, PruneResult, RemoveResult
 from engine.images.settings import ImageSettings
@@ -86,9 +86,18 @@ class LayerInfo:
 
 
 class ImageService:
-    def __init__(self, root: str | os.PathLike | None = None, settings: ImageSettings | None = None):
+    def __init__(self, root: str | os.PathLike | None = None, settings: ImageSettings | None = None, *,
+                 users: Callable[[str], list[str]] | None = None,
+                 keepers: Callable[[], tuple[set[str], set[str]]] | None = None):
+        """``users(image_id)``: descriptions of the containers that use an image (``["web-1 (running)"]``):
+        ``rmi`` refuses such an image unless forced, and then only untags it; ``image prune`` skips it.
+        ``keepers()``: (diff ids, blob digests) something else (the build cache) still needs, which the
+        garbage collector keeps. The images code cannot know about containers or builds, so
+        ``engine.api.Engine`` passes both in; without them nothing is in use and nothing is kept."""
         self.root = engine_root(root)
         secure_root(self.root)  # 0700: no other host user reaches a container's files (CVE-2021-41091)
+        self._users = users or (lambda image_id: [])
+        self._keepers = keepers or (lambda: (set(), set()))
         self.settings = settings or ImageSettings.load(self.root)
         self.layers_dir = self.root / "layers"
         self.layers_dir.mkdir(mode=0o700, exist_ok=True)
@@ -199,7 +208,7 @@ class ImageService:
         if not created.blobs and not created.layers:
             return
         with self.collecting():
-            kept_layers, kept_blobs = usage.kept(self.root)
+            kept_layers, kept_blobs = self._keepers()
             used_blobs = set(self.meta.blob_refcounts()) | kept_blobs
             used_layers = set(self.meta.used_diff_ids()) | kept_layers
             for digest in created.blobs:
@@ -213,7 +222,7 @@ class ImageService:
         """Remove blobs and layers no image uses, and leftovers of killed pulls; return bytes freed."""
         freed = 0
         with self.collecting():
-            kept_layers, kept_blobs = usage.kept(self.root)
+            kept_layers, kept_blobs = self._keepers()
             refcounts = self.meta.blob_refcounts()
             used_blobs = set(refcounts) | kept_blobs
             used_layers = {d.split(":", 1)[1] for d in set(self.meta.used_diff_ids()) | kept_layers}
@@ -374,7 +383,7 @@ class ImageService:
         image_id = self.resolve(name)
         tags = [n for n, _ in self.meta.tags(image_id)]
         digests = self.meta.repo_digests(image_id)
-        users = usage.users_of(image_id, self.root)
+        users = self._users(image_id)
         by_reference = not _looks_like_id(name, image_id)
         if by_reference:
             ref = parse(name)
@@ -425,7 +434,7 @@ class ImageService:
         for summary in self.summaries():
             if summary.repo_tags and not all:
                 continue
-            if usage.users_of(summary.id, self.root):
+            if self._users(summary.id):
                 continue
             for n, _ in self.meta.tags(summary.id):
                 self.meta.remove_tag(n)

@@ -20,7 +20,6 @@ A caller (tests, the worker) may also pass an ``ImageSettings`` directly.
 from __future__ import annotations
 
 import dataclasses
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -58,10 +57,13 @@ class ImageSettings:
         path = Path(root) / "settings.json"
         if not path.exists():
             return cls()
-        try:
-            data = json.loads(path.read_text())
-        except ValueError as exc:
-            raise InvalidArgument(f"{path}: not valid JSON: {exc}") from None
+        from engine.config import read_settings_file
+
+        return cls.from_dict(read_settings_file(root), path)
+
+    @classmethod
+    def from_dict(cls, data: dict, path: Path) -> "ImageSettings":
+        """The image keys of a settings.json (``path`` names it in errors); unknown keys are refused."""
         known = {f.name for f in dataclasses.fields(cls)}
         from engine.logs.settings import KEYS as log_keys
 

@@ -28,9 +28,9 @@ def _default_pools() -> list[AddressPool]:
             AddressPool("172.24.0.0/14", 16), AddressPool("172.28.0.0/14", 16), AddressPool("192.168.0.0/16", 20)]
 
 
-def _pools_from_env() -> list[AddressPool] | None:
+def _pools_from_env(env=None) -> list[AddressPool] | None:
     """BERTH_ADDRESS_POOLS="10.200.0.0/16/24,10.201.0.0/16/24" (base/prefix/size, comma separated)."""
-    raw = os.environ.get("BERTH_ADDRESS_POOLS", "").strip()
+    raw = (os.environ if env is None else env).get("BERTH_ADDRESS_POOLS", "").strip()
     if not raw:
         return None
     pools = []
@@ -60,13 +60,13 @@ class NetworkSettings:
     netns_dir: str | None = None
 
     @classmethod
-    def from_env(cls) -> "NetworkSettings":
+    def from_env(cls, env=None) -> "NetworkSettings":
         """Defaults, changed by BERTH_DEFAULT_BRIDGE, BERTH_FIREWALL_TABLE, BERTH_FORWARD_DNS (0/1),
         BERTH_IP_FORWARD (0/1), BERTH_NETWORK_MTU, BERTH_NETNS_DIR and BERTH_ADDRESS_POOLS."""
-        env = os.environ
+        env = os.environ if env is None else env
         flag = lambda name, default: env.get(name, "1" if default else "0").strip().lower() in ("1", "true", "yes")
-        base = cls()
-        return cls(address_pools=base.address_pools, default_bridge=env.get("BERTH_DEFAULT_BRIDGE", base.default_bridge),
+        base = cls(address_pools=_default_pools())
+        return cls(address_pools=_pools_from_env(env) or base.address_pools, default_bridge=env.get("BERTH_DEFAULT_BRIDGE", base.default_bridge),
                    firewall_table=env.get("BERTH_FIREWALL_TABLE", base.firewall_table),
                    forward_dns=flag("BERTH_FORWARD_DNS", base.forward_dns),
                    enable_ip_forward=flag("BERTH_IP_FORWARD", base.enable_ip_forward),

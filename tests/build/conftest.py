@@ -84,7 +84,10 @@ def work(monkeypatch):
 
 @pytest.fixture
 def svc(work) -> ImageService:
-    return ImageService(work / "root", ImageSettings(retries=1, retry_backoff=0.05, timeout=20))
+    from engine.api import Engine
+
+    # the engine's images: its garbage collector keeps what the build cache refers to
+    return Engine(work / "root", ImageSettings(retries=1, retry_backoff=0.05, timeout=20)).images
 
 
 class CountingRunner:

@@ -88,7 +88,7 @@ def test_containers_that_died_with_the_host_get_their_die_at_the_next_start(cli,
     assert actions(of(engine_root, f"container={rec['Id']}")) == ["create", "start"]
 
     Containers(containers.root, DirectoryImageSource(containers.root / "local-images"),
-               cgroup_parent=containers.cgroup_parent)
+               cgroup_parent=containers.cgroup_parent).recover()
     got = of(engine_root, f"container={rec['Id']}")
     assert actions(got) == ["create", "start", "die"] and got[-1].attributes["exitCode"] == "255"
 

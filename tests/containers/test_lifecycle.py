@@ -270,7 +270,7 @@ def test_after_a_host_reboot_containers_are_marked_exited_and_policies_applied(c
     (containers.store.dir / "boot_id").write_text("a-previous-boot\n")
 
     Containers(containers.root, DirectoryImageSource(containers.root / "local-images"),
-               cgroup_parent=containers.cgroup_parent)
+               cgroup_parent=containers.cgroup_parent).recover()
 
     restarted = containers.record(keep)
     assert restarted["State"]["Status"] == "running"

@@ -301,7 +301,7 @@ def test_engine_start_reconciles_sandboxes_of_containers_that_are_gone(netlab):
     stray = "f" * 64
     netlab.nets.create_sandbox(stray)  # and a sandbox whose container never existed
     Containers(netlab.root, DirectoryImageSource(netlab.root / "local-images"), cgroup_parent=netlab.cgroup_parent,
-               networks=netlab.nets)
+               networks=netlab.nets).recover()
     assert netlab.nets.state.one("SELECT 1 FROM sandboxes WHERE container_id=?", stray) is None
     assert netlab.svc.record(cid)["State"]["Status"] == "exited"  # recorded now, and torn down with it
     assert netlab.nets.state.one("SELECT 1 FROM sandboxes WHERE container_id=?", cid) is None

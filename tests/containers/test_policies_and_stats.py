@@ -67,7 +67,7 @@ def simulate_reboot(containers, names: list[str]) -> None:
         rootfs.unmount(containers.store.path(rec["Id"]) / "rootfs")
     (containers.store.dir / "boot_id").write_text("a-previous-boot\n")
     Containers(containers.root, DirectoryImageSource(containers.root / "local-images"),
-               cgroup_parent=containers.cgroup_parent)
+               cgroup_parent=containers.cgroup_parent).recover()
 
 
 # -- unless-stopped ---------------------------------------------------------------------

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from engine.errors import Conflict, NotFound
-from engine.images import usage
+from engine.images.service import ImageService
 from engine.images.writer import build_image, layer_tar, write_oci_layout
 from tests.conftest import ROOT, need_binary
 from tests.engine.conftest import world
@@ -84,19 +84,17 @@ def test_rmi_untags_while_other_tags_remain_and_deletes_the_last(engine, engine_
 def test_rmi_refuses_an_image_a_container_uses_unless_forced_and_keeps_its_layers(engine, pulled):
     ref, image = pulled
 
-    def finder(image_id, root):
-        return ["web-1 (running)"] if image_id == image.id and root == engine.root else []
+    def users(image_id):
+        return ["web-1 (running)"] if image_id == image.id else []
 
-    usage.register_finder(finder)
-    try:
-        with pytest.raises(Conflict, match="web-1"):
-            engine.remove_image(ref)
-        forced = engine.remove_image(ref, force=True)
-        assert forced.deleted == [] and ref in forced.untagged
-        assert all(p.is_dir() for p in engine.layer_stack(image.id))  # the container's layers stay
-        assert engine.prune_images(all=True).deleted == []
-    finally:
-        usage.unregister_finder(finder)
+    # who uses an image is passed in (the engine passes its containers); no registry
+    images = ImageService(engine.root, engine.images.settings, users=users)
+    with pytest.raises(Conflict, match="web-1"):
+        images.remove(ref)
+    forced = images.remove(ref, force=True)
+    assert forced.deleted == [] and ref in forced.untagged
+    assert all(p.is_dir() for p in images.layer_stack(image.id))  # the container's layers stay
+    assert images.prune(all=True).deleted == []
     assert engine.prune_images().deleted == [image.id]
 
 

@@ -3,7 +3,7 @@
 The command line stops at a named point (``BERTH_TEST_PAUSE_AT``, see ``engine/pause_points.py``),
 says so in a file, and is killed there. Then either the next ``ps -a`` lists the container, and
 ``rm -f`` frees everything of it, or the container is gone — removed by that ``ps`` or by the next
-engine start (``Containers(...)``, which sweeps) — and so is everything it had made: no mount
+engine start (``Containers(...).recover()``, which sweeps) — and so is everything it had made: no mount
 under the engine root, no veth or bridge address of it, no network namespace, no nftables rule, no
 cgroup, no runtime state, no conmon or other process naming it, no volume it made.
 
@@ -93,12 +93,12 @@ def volumes(netlab) -> set[str]:
 
 
 def engine_start(netlab):
-    """What a worker does when it starts: make the containers service (it sweeps), long-lived."""
+    """What a worker does when it starts: make the containers service and recover (it sweeps)."""
     from engine.containers.images import DirectoryImageSource
     from engine.containers.service import Containers
 
     Containers(netlab.root, DirectoryImageSource(netlab.root / "local-images"), cgroup_parent=netlab.cgroup_parent,
-               networks=netlab.nets, default_network="bridge")
+               networks=netlab.nets, default_network="bridge").recover()
 
 
 @pytest.fixture(scope="module")
