@@ -37,7 +37,7 @@ def collect(engine) -> dict:
                for v in engine.containers.volumes.list()]
     out = {"containers": containers, "images": images, "networks": networks, "volumes": volumes,
            "journal": journal, "journal_position": position}
-    truncated = [k for k, v in out.items() if len(v) > MAX_ITEMS]
+    truncated = [k for k in ("containers", "images", "networks", "volumes") if len(out[k]) > MAX_ITEMS]
     for k in truncated:
         out[k] = out[k][:MAX_ITEMS]
     out["truncated"] = truncated
