@@ -45,7 +45,7 @@ from engine.images.model import HistoryEntry, ImageSummary, PruneResult, RemoveR
 from engine.images.settings import ImageSettings
 from engine.images.unpack import unpack
 from engine.reference import Reference, parse
-from engine.store.blobs import BlobStore, fsync_dir
+from engine.store.blobs import BlobStore, fsync_dir, process_alive
 from engine.store.locks import file_lock
 from engine.store.metadata import MetadataStore
 from engine.fs.hoststate import secure_root
@@ -142,7 +142,7 @@ class ImageService:
         gone. A live process's (another pull at work) is never touched."""
         for entry in self.layers_dir.iterdir():
             parts = entry.name.split("-", 2)
-            if len(parts) == 3 and parts[0] == ".new" and parts[1].isdigit() and not _alive(int(parts[1])):
+            if len(parts) == 3 and parts[0] == ".new" and parts[1].isdigit() and not process_alive(int(parts[1])):
                 shutil.rmtree(entry, ignore_errors=True)
 
     @contextlib.contextmanager
@@ -490,13 +490,3 @@ def _iso(ts: float) -> str:
     import datetime
 
     return datetime.datetime.fromtimestamp(ts, datetime.timezone.utc).isoformat().replace("+00:00", "Z")
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

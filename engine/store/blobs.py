@@ -116,7 +116,7 @@ class BlobStore:
             return
         for entry in entries:
             parts = entry.name.split("-", 2)
-            if len(parts) == 3 and parts[0] == "blob" and parts[1].isdigit() and not _alive(int(parts[1])):
+            if len(parts) == 3 and parts[0] == "blob" and parts[1].isdigit() and not process_alive(int(parts[1])):
                 try:
                     os.unlink(entry.path)
                 except OSError:
@@ -170,7 +170,8 @@ class BlobStore:
         return out
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """Whether a process of that id runs: the owner of a staging file or directory named by its pid."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
